@@ -1,0 +1,29 @@
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from videos import pattern_frames, sample_video_dir, write_video  # noqa: E402
+
+# Keep the suite's OpenCV/torch from fighting over the two cores with the Ray workers it starts.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+
+@pytest.fixture(scope="session")
+def samples() -> dict[str, Path]:
+    folder = sample_video_dir()
+    return {name: folder / f"{name}.mp4" for name in ("bikes", "bigbuckbunny", "carphone_pristine")}
+
+
+@pytest.fixture(scope="session")
+def tiny_dataset(tmp_path_factory) -> Path:
+    """A class-per-folder dataset of 6 lossless 64x48 videos (20-30 frames) with known pixels."""
+    root = tmp_path_factory.mktemp("tiny_dataset")
+    for n in range(6):
+        label = ("left", "right", "still")[n % 3]
+        dx = {"left": -2, "right": 2, "still": 0}[label]
+        write_video(root / label / f"clip {n}.mkv", pattern_frames(20 + 2 * n, seed=n, dx=dx))
+    return root

@@ -1,0 +1,7 @@
+"""`vfx` command line: a thin layer over the library. One module per command group."""
+
+from vfx.cli.app import app, main
+from vfx.cli import frames_cmd  # noqa: F401,E402
+from vfx.cli import info_cmd  # noqa: F401,E402
+
+__all__ = ["app", "main"]

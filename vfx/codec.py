@@ -1,0 +1,44 @@
+"""Frame sequences as one flat JPEG buffer plus offsets.
+
+Measured here (DESIGN.md): one flat uint8 buffer per video with int64 offsets [T+1] writes ~43k frames/s and
+reads 1.3x faster than the same JPEGs as loose files; HDF5 variable-length datasets are 2-4x slower.
+Frame i is `buffer[offsets[i]:offsets[i+1]]`, a complete JPEG file any decoder reads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import cv2
+import numpy as np
+
+from vfx.errors import VideoError
+
+
+def encode_jpegs(frames: np.ndarray, quality: int = 95) -> tuple[np.ndarray, np.ndarray]:
+    """Encode uint8 frames ([T, H, W, 3] RGB, or [T, H, W] gray) -> (buffer uint8 [B], offsets int64 [T+1])."""
+    params = [cv2.IMWRITE_JPEG_QUALITY, int(quality)]
+    encoded = []
+    for frame in frames:
+        # OpenCV encodes BGR; swap once here so the stored JPEGs decode to the right colours anywhere.
+        image = cv2.cvtColor(frame, cv2.COLOR_RGB2BGR) if frame.ndim == 3 else frame
+        ok, buf = cv2.imencode(".jpg", image, params)
+        if not ok:
+            raise VideoError(f"JPEG encoding failed for a frame of shape {frame.shape}")
+        encoded.append(buf.reshape(-1))
+    offsets = np.zeros(len(encoded) + 1, dtype=np.int64)
+    offsets[1:] = np.cumsum([len(b) for b in encoded])
+    buffer = np.concatenate(encoded) if encoded else np.zeros(0, np.uint8)
+    return buffer, offsets
+
+
+def decode_jpegs(buffer: np.ndarray, offsets: np.ndarray, indices: Sequence[int], gray: bool = False) -> np.ndarray:
+    """Decode frames `indices` of a flat buffer -> uint8 [N, H, W, 3] RGB (or [N, H, W] with gray=True)."""
+    frames = []
+    for i in indices:
+        data = buffer[offsets[i] : offsets[i + 1]]
+        if gray:
+            frames.append(cv2.imdecode(data, cv2.IMREAD_GRAYSCALE))
+        else:
+            frames.append(cv2.cvtColor(cv2.imdecode(data, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB))
+    return np.stack(frames) if frames else np.zeros((0, 0, 0, 3) if not gray else (0, 0, 0), np.uint8)

@@ -1,0 +1,319 @@
+"""`run_stage`: plan the shards of a run, execute them (Ray or in-process), report progress, index the store.
+
+The driver owns retries and progress. A video that raises is recorded as failed by the worker and the run goes
+on. A worker process that dies (segfault, SIGKILL, OOM kill) loses only its shard in flight: the driver starts
+a new worker and retries the shard; the video that was in flight when a worker died twice is recorded as
+failed ("worker died while processing") instead of being tried a third time.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import shutil
+import time
+from collections import Counter, deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from vfx.engine.plan import DEFAULT_SHARD_SIZE, Shard, plan_shards
+from vfx.engine.stage import Stage
+from vfx.engine.worker import ShardWorker, VideoResult
+from vfx.errors import UsageError, VfxError
+from vfx.sources import VideoItem
+from vfx.store.index import build_index
+from vfx.store.layout import (
+    MANIFEST,
+    existing_shard_ids,
+    is_store,
+    new_manifest,
+    params_hash,
+    read_ledgers,
+    read_manifest,
+    remove_incomplete,
+    video_status,
+    write_json_atomic,
+)
+
+ENGINES = ("ray", "serial")
+#: A video in flight when its worker died this many times is recorded as failed.
+MAX_WORKER_DEATHS = 2
+#: A shard whose open/close keeps failing (not a video's fault: disk full, setup crash) stops the run.
+MAX_SHARD_ATTEMPTS = 4
+WORKER_DIED = "worker died while processing"
+
+
+@dataclass
+class RunSummary:
+    store: Path
+    kind: str
+    total: int = 0  # items given
+    skipped: int = 0  # already recorded by an earlier run
+    done: int = 0
+    failed: int = 0
+    failures: dict[str, str] = field(default_factory=dict)  # of this run
+    elapsed_sec: float = 0.0
+    engine: str = "serial"
+
+    @property
+    def ok(self) -> bool:
+        return self.failed == 0
+
+    def line(self) -> str:
+        rate = self.done / self.elapsed_sec if self.elapsed_sec > 0 else 0.0
+        return (
+            f"{self.kind}: {self.done} done, {self.failed} failed, {self.skipped} already in the store "
+            f"({self.elapsed_sec:.1f} s, {rate:.2f} videos/s) -> {self.store}"
+        )
+
+
+def run_stage(
+    stage: Stage,
+    items: list[VideoItem],
+    output: str | os.PathLike,
+    *,
+    engine: str = "ray",
+    workers: int | None = None,
+    address: str | None = None,
+    overwrite: bool = False,
+    shard_size: int = DEFAULT_SHARD_SIZE,
+    retry_failed: bool = False,
+    progress: bool = True,
+) -> RunSummary:
+    """Run `stage` over `items` into the store at `output`, resuming whatever an earlier run finished."""
+    if engine not in ENGINES:
+        raise UsageError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
+    if workers is not None and workers < 1:
+        raise UsageError(f"--workers must be >= 1, got {workers}")
+    if not items:
+        raise UsageError("no videos to process")
+    started = time.perf_counter()
+    store = prepare_store(Path(output), stage.kind, stage.provenance(), overwrite)
+    remove_incomplete(store)
+    recorded = video_status(read_ledgers(store))
+    first_id = max(existing_shard_ids(store), default=-1) + 1
+    shards = plan_shards(items, recorded, first_id, shard_size, retry_failed)
+    todo = sum(len(s.items) for s in shards)
+    summary = RunSummary(store, stage.kind, total=len(items), skipped=len(items) - todo, engine=engine)
+
+    bar = tqdm(total=todo, unit="video", disable=not progress or todo == 0, dynamic_ncols=True, leave=True)
+
+    def on_result(result: VideoResult, undo: bool = False) -> None:
+        sign = -1 if undo else 1
+        if result.status == "done":
+            summary.done += sign
+        else:
+            summary.failed += sign
+            if undo:
+                summary.failures.pop(result.video_id, None)
+            else:
+                summary.failures[result.video_id] = result.reason
+        bar.update(sign)
+        bar.set_postfix(done=summary.done, failed=summary.failed, refresh=False)
+
+    try:
+        if shards:
+            if engine == "serial":
+                _run_serial(stage, store, shards, on_result)
+            else:
+                _run_ray(stage, store, shards, on_result, workers=workers, address=address)
+    finally:
+        bar.close()
+        build_index(store)
+    summary.elapsed_sec = time.perf_counter() - started
+    return summary
+
+
+def prepare_store(path: Path, kind: str, params: dict[str, Any], overwrite: bool) -> Path:
+    """Create the store, or check that an existing one was made by the same stage with the same parameters."""
+    if path.exists() and not path.is_dir():
+        raise UsageError(f"{path}: output exists and is not a directory")
+    if is_store(path):
+        manifest = read_manifest(path)
+        same = manifest["kind"] == kind and manifest["params_hash"] == params_hash(params)
+        if same:
+            return path
+        if not overwrite:
+            diff = _describe_difference(manifest, kind, params)
+            raise UsageError(
+                f"{path}: existing store was made with other parameters ({diff}); "
+                "use --overwrite to replace it, or choose another output"
+            )
+        shutil.rmtree(path)
+    elif path.is_dir() and any(path.iterdir()):
+        raise UsageError(f"{path}: output directory is not empty and is not a vfx store")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        write_json_atomic(path / MANIFEST, new_manifest(kind, params))
+    except OSError as exc:
+        raise UsageError(f"{path}: output is not writable ({exc.strerror or exc})") from None
+    return path
+
+
+def _describe_difference(manifest: dict[str, Any], kind: str, params: dict[str, Any]) -> str:
+    if manifest["kind"] != kind:
+        return f"it is a {manifest['kind']} store, not {kind}"
+    old, new = _flatten(manifest["params"]), _flatten(params)
+    keys = sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k))
+    return ", ".join(f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in keys[:4]) or "parameters differ"
+
+
+def _flatten(d: Any, prefix: str = "") -> dict[str, Any]:
+    if not isinstance(d, dict):
+        return {prefix: list(d) if isinstance(d, tuple) else d}
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        out.update(_flatten(v, f"{prefix}.{k}" if prefix else str(k)))
+    return out
+
+
+def _run_serial(stage: Stage, store: Path, shards: list[Shard], on_result) -> None:
+    worker = ShardWorker(stage, store)
+    for shard in shards:
+        worker.open_shard(shard, {})
+        for _ in shard.items:
+            on_result(worker.next_video())
+        worker.close_shard()
+
+
+def init_ray(address: str | None, num_cpus: int | None = None) -> bool:
+    """Connect to Ray. Returns True when this call started a local cluster (then the caller shuts it down).
+
+    Default: an embedded cluster on this machine (`address="local"`); `--address auto|ray://...` or
+    RAY_ADDRESS join an existing one.
+    """
+    import ray
+
+    if ray.is_initialized():
+        return False
+    address = address or os.environ.get("RAY_ADDRESS") or "local"
+    kwargs: dict[str, Any] = {"logging_level": logging.WARNING, "log_to_driver": False}
+    if address == "local":
+        kwargs.update(include_dashboard=False, num_cpus=num_cpus)
+    try:
+        ray.init(address=address, **kwargs)
+    except (ConnectionError, RuntimeError, ValueError) as exc:
+        raise UsageError(f"cannot connect to Ray at {address!r}: {exc}") from None
+    return True
+
+
+@dataclass
+class _Slot:
+    """One worker actor and the shard it is running: refs of open, next_video x N, close, consumed in order."""
+
+    actor: Any
+    shard: Shard | None = None
+    refs: list[Any] = field(default_factory=list)
+    pos: int = 0
+    results: list[VideoResult] = field(default_factory=list)
+
+
+def _run_ray(stage: Stage, store: Path, shards: list[Shard], on_result, *, workers: int | None, address: str | None):
+    import ray
+    from ray.exceptions import RayActorError, RayTaskError, WorkerCrashedError
+
+    resources = stage.resources()
+    cpus_per_worker = float(resources.get("num_cpus", 1))
+    local_cpus = None
+    if workers is not None and (address or os.environ.get("RAY_ADDRESS") or "local") == "local":
+        # The user asked for N worker processes: give the embedded cluster room for them.
+        local_cpus = max(os.cpu_count() or 1, int(workers * cpus_per_worker + 0.999))
+    started = init_ray(address, local_cpus)
+    actor_cls = ray.remote(max_restarts=0, max_task_retries=0, **resources)(ShardWorker)
+    if workers is None:
+        available = ray.cluster_resources()
+        if resources.get("num_gpus"):
+            workers = int(available.get("GPU", 0) // resources["num_gpus"]) or 1
+        else:
+            workers = max(1, int(available.get("CPU", 1) // max(cpus_per_worker, 1e-9)))
+    queue: deque[Shard] = deque(shards)
+    skips: dict[str, str] = {}
+    deaths: Counter[str] = Counter()
+    attempts: Counter[int] = Counter()
+    slots = [_Slot(actor_cls.remote(stage, str(store))) for _ in range(min(workers, len(shards)))]
+
+    def assign(slot: _Slot) -> None:
+        slot.shard = queue.popleft() if queue else None
+        slot.pos, slot.results, slot.refs = 0, [], []
+        if slot.shard is None:
+            return
+        attempts[slot.shard.shard_id] += 1
+        shard_skips = {i.video_id: skips[i.video_id] for i in slot.shard.items if i.video_id in skips}
+        slot.refs = [slot.actor.open_shard.remote(slot.shard, shard_skips)]
+        slot.refs += [slot.actor.next_video.remote() for _ in slot.shard.items]
+        slot.refs.append(slot.actor.close_shard.remote())
+
+    def retry(slot: _Slot, reason: str, worker_died: bool) -> None:
+        shard = slot.shard
+        assert shard is not None
+        for result in slot.results:  # the shard's file is gone: its videos are redone
+            on_result(result, undo=True)
+        if 1 <= slot.pos <= len(shard.items) and worker_died:
+            culprit = shard.items[slot.pos - 1].video_id
+            deaths[culprit] += 1
+            if deaths[culprit] >= MAX_WORKER_DEATHS:
+                skips[culprit] = f"{shard.items[slot.pos - 1].path}: {WORKER_DIED} ({deaths[culprit]} times)"
+        elif attempts[shard.shard_id] >= MAX_SHARD_ATTEMPTS:
+            raise VfxError(f"shard {shard.shard_id} failed {attempts[shard.shard_id]} times; last error: {reason}")
+        queue.appendleft(shard)
+        if worker_died:
+            ray.kill(slot.actor, no_restart=True)
+            slot.actor = actor_cls.remote(stage, str(store))
+        assign(slot)
+
+    try:
+        for slot in slots:
+            assign(slot)
+        while any(s.shard is not None for s in slots):
+            waiting = {s.refs[s.pos]: s for s in slots if s.shard is not None}
+            ready, _ = ray.wait(list(waiting), num_returns=1, timeout=1.0)
+            for ref in ready:
+                slot = waiting[ref]
+                try:
+                    value = ray.get(ref)
+                except (RayActorError, WorkerCrashedError) as exc:
+                    _raise_if_setup_failed(exc)
+                    retry(slot, _one_line(exc), worker_died=True)
+                    continue
+                except RayTaskError as exc:  # open/close raised (e.g. disk full): not one video's fault
+                    retry(slot, _one_line(exc), worker_died=False)
+                    continue
+                assert slot.shard is not None
+                if 1 <= slot.pos <= len(slot.shard.items):
+                    slot.results.append(value)
+                    on_result(value)
+                slot.pos += 1
+                if slot.pos == len(slot.refs):
+                    assign(slot)
+    finally:
+        for slot in slots:
+            ray.kill(slot.actor, no_restart=True)
+        if started:
+            ray.shutdown()
+
+
+def _raise_if_setup_failed(exc: Exception) -> None:
+    """A Python exception in the stage's setup (bad weights, missing GPU) stops the run with its message.
+
+    Ray reports it as the actor's death with the creation task's traceback in the text; a vfx error in there
+    is re-raised as itself so the user sees the one-line message, not a Ray traceback.
+    """
+    text = str(exc)
+    if "creation task" not in text and "__init__" not in text:
+        return
+    import vfx.errors
+
+    found = re.findall(r"vfx\.errors\.(\w+): (.+)", text)
+    if found:
+        name, message = found[-1]
+        raise getattr(vfx.errors, name, VfxError)(message.strip()) from None
+    raise VfxError(f"worker setup failed: {_one_line(exc)}") from None
+
+
+def _one_line(exc: BaseException) -> str:
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return lines[-1][:300] if lines else type(exc).__name__

@@ -1,0 +1,64 @@
+"""The contract between a stage (frames, flow, features) and the engine that runs it.
+
+A stage does the per-video work and never writes files or knows about Ray: it returns arrays and
+attributes, the engine's shard writer puts them in the store. Stage objects are pickled into worker
+processes, so keep them small (parameters only) and load heavy things (models) in `setup()`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from abc import ABC, abstractmethod
+from typing import Any, ClassVar
+
+import numpy as np
+
+from vfx.sources import VideoItem
+
+
+@dataclass
+class VideoOutput:
+    """What a stage returns for one video, written under `/videos/<video_id>/` of the shard file.
+
+    `datasets` are written whole. `stream`, when given, yields dicts of arrays that are appended along axis 0
+    to resizable datasets of those names, so that a long video never sits in memory whole; an exception
+    raised while iterating it fails the video and the writer discards the video's group.
+    `attrs` (str, numbers, lists of them) become HDF5 attributes of the group.
+    """
+
+    datasets: dict[str, np.ndarray] = field(default_factory=dict)
+    attrs: dict[str, Any] = field(default_factory=dict)
+    stream: Iterator[dict[str, np.ndarray]] | None = None
+
+
+class Stage(ABC):
+    """Base class of every stage. Subclasses set `kind` and implement `process` (or `process_many`)."""
+
+    kind: ClassVar[str] = ""
+
+    @abstractmethod
+    def provenance(self) -> dict[str, Any]:
+        """JSON-serialisable parameters recorded in the store; a rerun with other values is refused."""
+
+    def resources(self) -> dict[str, float]:
+        """Ray resources of one worker: {"num_cpus": 1} for CPU stages, {"num_gpus": g, ...} for models."""
+        return {"num_cpus": 1}
+
+    def setup(self) -> None:
+        """Called once in each worker process before its first video (load models here)."""
+
+    @abstractmethod
+    def process(self, item: VideoItem) -> VideoOutput:
+        """Do the work for one video. Raise `VideoError` (or any exception) to fail just this video."""
+
+    def process_many(self, items: Iterable[VideoItem]) -> Iterator[tuple[VideoItem, VideoOutput | Exception]]:
+        """Yield one result per item, in order. Override to prefetch or batch across videos.
+
+        A per-video failure is yielded as the exception, never raised: the run goes on.
+        """
+        for item in items:
+            try:
+                yield item, self.process(item)
+            except Exception as exc:  # noqa: BLE001 - any per-video failure is recorded, the run goes on
+                yield item, exc

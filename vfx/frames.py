@@ -1,0 +1,103 @@
+"""The frames stage: decode, sample, resize/crop, and store JPEG bytes (or raw uint8) per video."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from vfx.codec import encode_jpegs
+from vfx.decode import DEFAULT_WINDOW, VideoFile, decoder_version
+from vfx.engine.stage import Stage, VideoOutput
+from vfx.errors import UsageError, VideoError
+from vfx.image import Resize, center_crop
+from vfx.sampling import Sampling, select_frames
+from vfx.sources import VideoItem
+
+FORMATS = ("jpeg", "raw")
+
+
+@dataclass(frozen=True)
+class FrameParams:
+    sampling: Sampling = field(default_factory=Sampling)
+    resize: Resize = field(default_factory=lambda: Resize(short_side=256))
+    crop: tuple[int, int] | None = None  # (width, height) centre crop after resizing
+    format: str = "jpeg"
+    quality: int = 95
+
+    def __post_init__(self):
+        if self.format not in FORMATS:
+            raise UsageError(f"format must be one of {', '.join(FORMATS)}, got {self.format!r}")
+        if not 1 <= self.quality <= 100:
+            raise UsageError(f"JPEG quality must be in 1..100, got {self.quality}")
+
+
+class FramesStage(Stage):
+    kind = "frames"
+
+    def __init__(self, params: FrameParams = FrameParams(), window: int = DEFAULT_WINDOW):
+        self.params = params
+        self.window = window
+
+    def provenance(self) -> dict[str, Any]:
+        return {"stage": "frames", **asdict(self.params)}
+
+    def setup(self) -> None:
+        import cv2
+
+        # One worker per core: OpenCV's own thread pool would only oversubscribe the cores.
+        cv2.setNumThreads(1)
+
+    def process(self, item: VideoItem) -> VideoOutput:
+        p = self.params
+        video = VideoFile(item.path)
+        info = video.info
+        indices = select_frames(p.sampling, info.timestamps_sec, start_sec=item.start_sec, end_sec=item.end_sec)
+        if len(indices) == 0:
+            raise VideoError(
+                f"{item.path}: no frames selected (video has {info.num_frames} frames, "
+                f"{info.duration_sec:.2f} s; segment {item.start_sec}..{item.end_sec})"
+            )
+        width, height = p.resize.output_size(info.width, info.height)
+        if p.crop is not None:
+            width, height = p.crop
+        attrs = {
+            "fps": info.fps,
+            "source_width": info.width,
+            "source_height": info.height,
+            "source_num_frames": info.num_frames,
+            "duration_sec": info.duration_sec,
+            "width": width,
+            "height": height,
+            "num_frames": len(indices),
+            "format": p.format,
+            "decoder": decoder_version(),
+        }
+        return VideoOutput(
+            datasets={
+                "frame_index": indices.astype(np.int32),
+                "timestamp_sec": info.timestamps_sec[indices].astype(np.float64),
+            },
+            attrs=attrs,
+            stream=self._frames(video, indices),
+        )
+
+    def _frames(self, video: VideoFile, indices: np.ndarray) -> Iterator[dict[str, np.ndarray]]:
+        p = self.params
+        total = 0
+        for raw in video.read(indices, window=self.window):
+            frames = p.resize.apply(raw)
+            if p.crop is not None:
+                frames = center_crop(frames, *p.crop)
+            if p.format == "raw":
+                yield {"frames": np.ascontiguousarray(frames)}
+                continue
+            buffer, offsets = encode_jpegs(frames, p.quality)
+            # Offsets are global to the video's buffer: shift this window's by the bytes already written,
+            # and emit the leading 0 only with the first window.
+            first = 0 if total == 0 else 1
+            yield {"jpeg": buffer, "jpeg_offsets": offsets[first:] + total}
+            total += int(offsets[-1])
+        video.close()

@@ -1,0 +1,180 @@
+"""Read-only access to a store: `vfx.open_store(path)` returns a `Store`.
+
+Shard files are opened lazily and kept open; a `Store` can be pickled (into DataLoader workers or Ray tasks)
+and reopens its files on first use in the new process.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+
+from vfx.codec import decode_jpegs
+from vfx.errors import UsageError
+from vfx.store.layout import read_ledgers, read_manifest, shard_path, video_status
+
+
+class Store:
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        if not self.path.exists():
+            raise UsageError(f"{self.path}: no such store")
+        self.manifest = read_manifest(self.path)
+        self._status = video_status(read_ledgers(self.path))
+        self._files: dict[int, h5py.File] = {}
+
+    # -- what the store is -------------------------------------------------------------------------
+    @property
+    def kind(self) -> str:
+        return self.manifest["kind"]
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return self.manifest["params"]
+
+    def video_ids(self, status: str = "done") -> list[str]:
+        if status not in ("done", "failed"):
+            raise ValueError(f"status must be 'done' or 'failed', got {status!r}")
+        return sorted(v for v, e in self._status.items() if e["status"] == status)
+
+    def failures(self) -> dict[str, str]:
+        return {v: e.get("reason", "") for v, e in sorted(self._status.items()) if e["status"] == "failed"}
+
+    def __contains__(self, video_id: str) -> bool:
+        return self._status.get(video_id, {}).get("status") == "done"
+
+    def __len__(self) -> int:
+        return len(self.video_ids())
+
+    def size_bytes(self) -> int:
+        return sum(f.stat().st_size for f in self.path.rglob("*") if f.is_file())
+
+    # -- per video -------------------------------------------------------------------------------------
+    def group(self, video_id: str) -> h5py.Group:
+        """The HDF5 group of a done video (for datasets this API has no method for)."""
+        entry = self._status.get(video_id)
+        if entry is None:
+            raise KeyError(f"{self.path}: no video {video_id!r}")
+        if entry["status"] != "done":
+            raise KeyError(f"{self.path}: video {video_id!r} failed: {entry.get('reason', '')}")
+        shard = entry["shard"]
+        if shard not in self._files:
+            self._files[shard] = h5py.File(shard_path(self.path, shard), "r")
+        return self._files[shard]["videos"][video_id]
+
+    def attrs(self, video_id: str) -> dict[str, Any]:
+        return {k: _py(v) for k, v in self.group(video_id).attrs.items()}
+
+    def frame_index(self, video_id: str) -> np.ndarray:
+        return self.group(video_id)["frame_index"][()]
+
+    def timestamps(self, video_id: str) -> np.ndarray:
+        return self.group(video_id)["timestamp_sec"][()]
+
+    def num_frames(self, video_id: str) -> int:
+        return int(self.group(video_id)["frame_index"].shape[0])
+
+    def read_frames(self, video_id: str, indices=None) -> np.ndarray:
+        """uint8 [T, H, W, 3] RGB; `indices` are positions in the stored sequence (not source frame numbers)."""
+        group = self.group(video_id)
+        if "jpeg" in group:
+            offsets = group["jpeg_offsets"][()]
+            positions = _positions(indices, len(offsets) - 1)
+            if positions.size == 0:
+                return np.zeros((0, 0, 0, 3), np.uint8)
+            # One contiguous read of the byte range that holds the wanted frames; h5py fancy indexing is
+            # ~260x slower than a slice (DESIGN.md).
+            lo, hi = offsets[positions.min()], offsets[positions.max() + 1]
+            buffer = group["jpeg"][lo:hi]
+            return decode_jpegs(buffer, offsets - lo, positions)
+        return _read_rows(group["frames"], indices)
+
+    def read_flow(self, video_id: str, indices=None, dequantize: bool = True) -> np.ndarray:
+        """Flow fields [N, H, W, 2] (x, y). dequantize=True: float32 pixels; False: the stored values."""
+        group = self.group(video_id)
+        fmt = group.attrs.get("flow_format", "uint8")
+        bound = float(group.attrs.get("bound", 20.0))
+        if fmt == "jpeg":
+            offsets = group["flow_jpeg_offsets"][()]
+            positions = _positions(indices, (len(offsets) - 1) // 2)
+            if positions.size == 0:
+                return np.zeros((0, 0, 0, 2), np.float32 if dequantize else np.uint8)
+            lo, hi = offsets[2 * positions.min()], offsets[2 * positions.max() + 2]
+            buffer = group["flow_jpeg"][lo:hi]
+            planes = decode_jpegs(buffer, offsets - lo, np.stack([2 * positions, 2 * positions + 1], 1).ravel(), gray=True)
+            flow = planes.reshape(len(positions), 2, *planes.shape[1:]).transpose(0, 2, 3, 1)
+        else:
+            flow = _read_rows(group["flow"], indices)
+        if not dequantize:
+            return flow
+        if flow.dtype == np.uint8:
+            return flow.astype(np.float32) * np.float32(2 * bound / 255.0) - np.float32(bound)
+        return flow.astype(np.float32)
+
+    def flow_pairs(self, video_id: str) -> np.ndarray:
+        return self.group(video_id)["flow_pairs"][()]
+
+    def read_features(self, video_id: str) -> np.ndarray:
+        return self.group(video_id)["features"][()]
+
+    def clip_frames(self, video_id: str) -> np.ndarray:
+        return self.group(video_id)["clip_frames"][()]
+
+    # -- lifetime --------------------------------------------------------------------------------------
+    def close(self) -> None:
+        for f in self._files.values():
+            f.close()
+        self._files.clear()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state["_files"] = {}  # HDF5 handles do not survive pickling or fork; reopen lazily
+        return state
+
+    def __repr__(self) -> str:
+        return f"Store({str(self.path)!r}, kind={self.kind!r}, done={len(self)})"
+
+
+def open_store(path: str | os.PathLike) -> Store:
+    return Store(path)
+
+
+def _positions(indices, length: int) -> np.ndarray:
+    if indices is None:
+        return np.arange(length)
+    positions = np.asarray(indices, dtype=np.int64).reshape(-1)
+    if positions.size and (positions.min() < -length or positions.max() >= length):
+        raise IndexError(f"index out of range for {length} stored items")
+    return np.where(positions < 0, positions + length, positions)
+
+
+def _read_rows(dataset: h5py.Dataset, indices) -> np.ndarray:
+    if indices is None:
+        return dataset[()]
+    positions = _positions(indices, dataset.shape[0])
+    if positions.size == 0:
+        return np.zeros((0,) + dataset.shape[1:], dataset.dtype)
+    lo, hi = positions.min(), positions.max() + 1
+    if hi - lo <= 4 * positions.size:
+        return dataset[lo:hi][positions - lo]
+    return np.stack([dataset[p] for p in positions])
+
+
+def _py(value):
+    if isinstance(value, bytes):
+        return value.decode()
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    return value
