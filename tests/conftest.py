@@ -27,3 +27,18 @@ def tiny_dataset(tmp_path_factory) -> Path:
         dx = {"left": -2, "right": 2, "still": 0}[label]
         write_video(root / label / f"clip {n}.mkv", pattern_frames(20 + 2 * n, seed=n, dx=dx))
     return root
+
+
+@pytest.fixture(scope="session")
+def ray_local():
+    """One embedded Ray cluster for the tests that use the Ray engine in-process (startup costs seconds).
+
+    `run_stage` reuses an initialised Ray and leaves it running. Two logical CPUs and one logical GPU:
+    Ray resources are bookkeeping, so GPU scheduling logic is testable on this CPU-only machine.
+    """
+    import ray
+
+    ray.init(address="local", num_cpus=2, num_gpus=1, include_dashboard=False, log_to_driver=False,
+             logging_level="ERROR")
+    yield ray
+    ray.shutdown()

@@ -20,11 +20,17 @@ def sample_video_dir() -> Path:
     return Path(os.path.dirname(spec.origin)) / "datasets" / "data"
 
 
-def pattern_frames(num_frames: int, width: int = 64, height: int = 48, seed: int = 0, dx: int = 1, dy: int = 0) -> np.ndarray:
+def pattern_frames(
+    num_frames: int, width: int = 64, height: int = 48, seed: int = 0, dx: int = 1, dy: int = 0, smooth: bool = False
+) -> np.ndarray:
     """uint8 RGB [T, H, W, 3]: a random texture translated by (dx, dy) pixels per frame (wrapping), with the
-    frame number written into pixel (0, 0) so tests can tell frames apart exactly."""
+    frame number written into pixel (0, 0) so tests can tell frames apart exactly. `smooth` blurs the
+    texture, for tests of lossy codecs (JPEG of per-pixel noise is far from its source)."""
     rng = np.random.default_rng(seed)
     texture = rng.integers(0, 256, size=(height, width, 3), dtype=np.uint8)
+    if smooth:
+        texture = cv2.GaussianBlur(texture, (0, 0), 3)
+        texture = cv2.normalize(texture, None, 0, 255, cv2.NORM_MINMAX)
     frames = np.stack([np.roll(texture, (t * dy, t * dx), axis=(0, 1)) for t in range(num_frames)])
     frames[:, 0, 0, :] = np.arange(num_frames, dtype=np.uint8)[:, None]
     return frames

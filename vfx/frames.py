@@ -54,7 +54,9 @@ class FramesStage(Stage):
         p = self.params
         video = VideoFile(item.path)
         info = video.info
-        indices = select_frames(p.sampling, info.timestamps_sec, start_sec=item.start_sec, end_sec=item.end_sec)
+        indices = select_frames(
+            p.sampling, info.timestamps_sec, start_sec=item.start_sec, end_sec=item.end_sec, key=item.video_id
+        )
         if len(indices) == 0:
             raise VideoError(
                 f"{item.path}: no frames selected (video has {info.num_frames} frames, "

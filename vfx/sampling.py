@@ -77,6 +77,12 @@ class Sampling:
                 raise UsageError(f"--segments must be a whole number >= 1, got {self.segments!r}")
         if self.segment_pick not in SEGMENT_PICKS:
             raise UsageError(f"segment pick must be one of {', '.join(SEGMENT_PICKS)}, got {self.segment_pick!r}")
+        # Plain Python numbers, so that the parameters recorded in a store compare equal whatever built them
+        # (a TOML recipe's `fps = 5` and the CLI's `--fps 5.0`).
+        object.__setattr__(self, "every", int(self.every))
+        object.__setattr__(self, "fps", None if self.fps is None else float(self.fps))
+        object.__setattr__(self, "segments", None if self.segments is None else int(self.segments))
+        object.__setattr__(self, "seed", int(self.seed))
 
     @classmethod
     def from_options(

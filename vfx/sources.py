@@ -9,7 +9,7 @@ Inputs `load_items` understands:
 * a single **video file**: one item.
 * a **list file** `.csv` / `.tsv` (header row) / `.json` (list of objects) / `.jsonl` (one object a line)
   with a `path` column and optional `label`, `split`, `start_sec`, `end_sec`, `video_id`. Other columns are
-  ignored. Relative paths resolve against `root` when given, else against the list file's folder.
+  ignored; split spellings "training"/"validation"/"testing" become "train"/"val"/"test". Relative paths resolve against `root` when given, else against the list file's folder.
 * with `dataset=`, an **official annotation** file or folder: UCF101, HMDB51, Kinetics, Something-Something
   v2, THUMOS14 (per-class temporal annotation txt files) and ActivityNet-style JSON (also ActionFormer's
   `thumos14.json`). `root` is where the videos are; by default the annotation file's folder.
@@ -18,7 +18,9 @@ Video ids (`make_video_id`): the file name without its video extension, made saf
 `.`, `_`, `-`; no leading dot; at most 80 characters before the suffixes). When that had to change the name,
 or when two different videos would get the same id (`a/x.mp4`, `b/x.mp4`), an 8-hex-digit SHA-256 of the
 original relative path (NFC-normalised, so macOS and Linux agree) is appended. Segment items carry their
-times: `<name>_<start>-<end>` with 3 decimals. Items come back sorted by `video_id`.
+times: `<name>_<start>-<end>` with 3 decimals; two segments that still clash (THUMOS14 annotates some
+segments as both CliffDiving and Diving) get a hash of path, times and label. A dataset that gains a file
+whose name clashes gives both files hashed ids from then on. Items come back sorted by `video_id`.
 
 Official annotation files are taken as published: exact duplicate rows are merged, empty segments
 (end <= start) are skipped and negative start times clamped to 0. In the user's own list files the same
@@ -107,12 +109,18 @@ def short_hash(text: str) -> str:
     return hashlib.sha256(_nfc(text).encode("utf-8", "surrogateescape")).hexdigest()[:_HASH_CHARS]
 
 
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,79}")
+
+
 def _readable(name: str) -> str:
     """ASCII-only, HDF5- and file-name-safe form of `name` (may be empty)."""
+    if _PLAIN_NAME.fullmatch(name) and not name.endswith("."):
+        return name  # the common case, e.g. "v_ApplyEyeMakeup_g08_c01": nothing to change
     ascii_text = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode("ascii")
-    safe = _SAFE_CHAR.sub("_", ascii_text)
-    safe = re.sub(r"_{2,}", "_", safe).strip("._ ")
-    return safe[:_ID_MAX_CHARS].rstrip("._")
+    # Each run of unsafe characters becomes one "_"; leading dots (hidden files, "..") and trailing dots
+    # (Windows drops them) go.
+    safe = _SAFE_CHAR.sub("_", ascii_text).strip(".")
+    return safe[:_ID_MAX_CHARS].rstrip(".")
 
 
 def _format_sec(value: float) -> str:
@@ -130,7 +138,8 @@ def segment_suffix(start_sec: float | None, end_sec: float | None) -> str:
 
 def _base_name(path_or_name: str) -> str:
     """Last path component without a video extension (either separator counts)."""
-    last = re.split(r"[\\/]", path_or_name.rstrip("/\\"))[-1] if path_or_name.strip("/\\") else ""
+    trimmed = path_or_name.rstrip("/\\")
+    last = trimmed[max(trimmed.rfind("/"), trimmed.rfind("\\")) + 1 :]
     stem, ext = os.path.splitext(last)
     return stem if ext.lower() in VIDEO_EXTENSIONS else last
 
@@ -184,7 +193,7 @@ class _Row:
     """An item before its id is final. `rel` is the original path/name the id and its hash derive from."""
 
     rel: str
-    path: Path
+    path: str
     where: str  # "list.csv line 7": for error messages
     label: str | None = None
     split: str | None = None
@@ -219,11 +228,12 @@ def _read_text(path: Path) -> str:
 # ---------------------------------------------------------------------------------------------- folder
 
 
-def _walk_videos(folder: Path) -> Iterator[Path]:
-    """Video files under `folder`, recursively, sorted, hidden entries skipped, symlink loops avoided."""
+def _walk_videos(folder: Path) -> Iterator[str]:
+    """Paths of the video files under `folder`, recursively, sorted, hidden entries skipped, symlink loops
+    avoided."""
     seen: set[str] = set()
 
-    def visit(directory: Path) -> Iterator[Path]:
+    def visit(directory: str) -> Iterator[str]:
         real = os.path.realpath(directory)
         if real in seen:
             return
@@ -241,21 +251,22 @@ def _walk_videos(folder: Path) -> Iterator[Path]:
             except OSError:
                 continue
             if is_dir:
-                subdirs.append(Path(entry.path))
+                subdirs.append(entry.path)
             elif _is_video(entry.name):
-                yield Path(entry.path)
+                yield entry.path
         for sub in subdirs:
             yield from visit(sub)
 
-    yield from visit(folder)
+    yield from visit(str(folder))
 
 
 def _rows_from_folder(folder: Path) -> list[_Row]:
     rows = []
+    prefix = len(os.path.join(str(folder), ""))
     for path in _walk_videos(folder):
-        rel = path.relative_to(folder).as_posix()
-        label = path.parent.name if path.parent != folder else None
-        rows.append(_Row(rel=rel, path=path, where=str(path), label=label))
+        rel = path[prefix:].replace(os.sep, "/")
+        label = rel.rsplit("/", 2)[-2] if "/" in rel else None
+        rows.append(_Row(rel=rel, path=path, where=path, label=label))
     if not rows:
         exts = " ".join(sorted(VIDEO_EXTENSIONS))
         raise _usage(folder, f"no video files found (looked for {exts}, in subfolders too)")
@@ -297,15 +308,15 @@ def _row_from_record(record: dict, where: str, base_dir: Path) -> _Row:
     if start is not None and end is not None and end <= start:
         raise UsageError(f"{where}: end_sec ({end:g}) must be greater than start_sec ({start:g})")
     explicit_id = _optional_text(fields.get("video_id"))
-    path = Path(raw_path).expanduser()
-    if not path.is_absolute():
-        path = base_dir / path
+    path = os.path.expanduser(raw_path)
+    if not os.path.isabs(path):
+        path = os.path.join(base_dir, path)
     return _Row(
         rel=raw_path,
         path=path,
         where=where,
         label=_optional_text(fields.get("label")),
-        split=_optional_text(fields.get("split")),
+        split=_normalise_split(_optional_text(fields.get("split"))),
         start_sec=start,
         end_sec=end,
         explicit_id=explicit_id,
@@ -403,16 +414,20 @@ class _VideoIndex:
 
     def __init__(self, root: Path):
         self.root = root
-        self._by_stem: dict[str, list[Path]] | None = None
+        self._by_stem: dict[str, list[str]] | None = None
 
-    def _build(self) -> dict[str, list[Path]]:
-        by_stem: dict[str, list[Path]] = defaultdict(list)
+    def _build(self) -> dict[str, list[str]]:
+        by_stem: dict[str, list[str]] = defaultdict(list)
         if self.root.is_dir():
             for path in _walk_videos(self.root):
-                by_stem[path.stem].append(path)
+                by_stem[os.path.splitext(os.path.basename(path))[0]].append(path)
         return by_stem
 
-    def find(self, stems: Iterable[str], prefer_parent: str | None = None) -> tuple[Path, str] | None:
+    def nominal(self, *parts: str) -> str:
+        """Where a video that is not on disk would be: its path fails later, per video."""
+        return os.path.join(str(self.root), *parts)
+
+    def find(self, stems: Iterable[str], prefer_parent: str | None = None) -> tuple[str, str] | None:
         """The first stem that exists, as (path, stem). Several files with that stem: prefer one in a folder
         named `prefer_parent` (the label), then the first in sorted order."""
         if self._by_stem is None:
@@ -421,7 +436,7 @@ class _VideoIndex:
             paths = self._by_stem.get(stem)
             if paths:
                 for path in paths:
-                    if prefer_parent is not None and path.parent.name == prefer_parent:
+                    if prefer_parent is not None and os.path.basename(os.path.dirname(path)) == prefer_parent:
                         return path, stem
                 return paths[0], stem
         return None
@@ -532,8 +547,8 @@ def _rows_ucf101(input_path: Path, split: int | None, root: Path | None) -> list
                     )
                 label = label or index_label
             label = label or _ucf_label_from_name(rel)
-            path = video_root / rel
-            if not path.exists():
+            path = os.path.join(str(video_root), rel)
+            if not os.path.exists(path):
                 found = index.find([_base_name(rel)], prefer_parent=label)
                 path = found[0] if found else path
             rows.append(_Row(rel=rel, path=path, where=where, label=label, split=subset))
@@ -579,7 +594,7 @@ def _rows_hmdb51(input_path: Path, split: int | None, root: Path | None) -> list
                 continue
             name = parts[0]
             found = index.find([_base_name(name)], prefer_parent=label)
-            path = found[0] if found else index.root / label / name
+            path = found[0] if found else index.nominal(label, name)
             rows.append(_Row(rel=f"{label}/{name}", path=path, where=where, label=label, split=subset))
     return rows
 
@@ -597,6 +612,13 @@ _SPLIT_NAMES = {
     "test": "test",
     "testing": "test",
 }
+
+
+def _normalise_split(value: str | None) -> str | None:
+    """"training"/"validation"/"testing" (any case) → "train"/"val"/"test"; other values stay as given."""
+    if value is None:
+        return None
+    return _SPLIT_NAMES.get(value.lower(), value)
 
 
 def _split_from_name(name: str) -> str | None:
@@ -637,7 +659,7 @@ def _rows_kinetics(input_path: Path, root: Path | None) -> list[_Row]:
                 subset = _SPLIT_NAMES.get(raw_split, raw_split or None) or file_split
                 found = index.find([clip_name, youtube_id], prefer_parent=label)
                 if found is None:
-                    path, seg = index.root / f"{clip_name}.mp4", (None, None)
+                    path, seg = index.nominal(f"{clip_name}.mp4"), (None, None)
                 elif found[1] == clip_name:
                     path, seg = found[0], (None, None)  # already trimmed to the annotated window
                 else:
@@ -684,7 +706,7 @@ def _rows_ssv2(input_path: Path, root: Path | None) -> list[_Row]:
                 raise UsageError(f"{where}: expected an object with an 'id' key")
             video = str(record["id"]).strip()
             found = index.find([video])
-            path = found[0] if found else index.root / f"{video}.webm"
+            path = found[0] if found else index.nominal(f"{video}.webm")
             rows.append(_Row(rel=video, path=path, where=where, label=_ssv2_label(record), split=subset, name=video))
     return rows
 
@@ -728,7 +750,7 @@ def _rows_thumos_txt(input_path: Path, root: Path | None) -> list[_Row]:
                 continue
             video = parts[0]
             found = index.find([_base_name(video)])
-            path = found[0] if found else index.root / f"{video}.mp4"
+            path = found[0] if found else index.nominal(f"{video}.mp4")
             rows.append(_Row(rel=video, path=path, where=where, label=label, split=subset,
                              start_sec=seg[0], end_sec=seg[1]))
     return rows
@@ -757,7 +779,7 @@ def _rows_activitynet(input_path: Path, root: Path | None) -> list[_Row]:
             raw_subset = str(entry.get("subset") or "").strip().lower()
             subset = _SPLIT_NAMES.get(raw_subset, raw_subset or None)
             found = index.find([video, f"v_{video}"])
-            path = found[0] if found else index.root / f"{video}.mp4"
+            path = found[0] if found else index.nominal(f"{video}.mp4")
             annotations = entry.get("annotations") or []
             if not isinstance(annotations, list):
                 raise UsageError(f"{where}.annotations: expected a list")
@@ -855,7 +877,7 @@ def _assign_ids(rows: list[_Row], *, strict: bool) -> list[VideoItem]:
     items = [
         VideoItem(
             video_id=video_id,
-            path=str(row.path),
+            path=row.path,
             label=row.label,
             split=row.split,
             start_sec=row.start_sec,
@@ -868,7 +890,7 @@ def _assign_ids(rows: list[_Row], *, strict: bool) -> list[VideoItem]:
 
 def _require_some_exist(rows: list[_Row], source: Path, root: Path | None) -> None:
     """A root that holds none of the listed videos is a usage error (wrong --root), not N failed videos."""
-    if any(row.path.exists() for row in rows):
+    if any(os.path.exists(row.path) for row in rows):
         return
     example = rows[0].path
     where = f"under {root}" if root is not None else f"next to {source if source.is_dir() else source.parent}"
@@ -917,7 +939,7 @@ def load_items(
         if source.is_dir():
             return _assign_ids(_rows_from_folder(source), strict=True)
         if _is_video(source.name):
-            return _assign_ids([_Row(rel=source.name, path=source, where=str(source))], strict=True)
+            return _assign_ids([_Row(rel=source.name, path=str(source), where=str(source))], strict=True)
         if source.suffix.lower() not in LIST_EXTENSIONS:
             raise _usage(
                 source,

@@ -6,7 +6,6 @@ many); 2 usage error (bad flag, missing or unreadable input, parameter clash wit
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 from functools import wraps
 from typing import TypeVar
@@ -54,6 +53,3 @@ def main() -> None:
 
     app(prog_name="vfx")
 
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

@@ -50,19 +50,10 @@ DEFAULTS = {
 
 def frame_params(opts: dict) -> FrameParams:
     """FrameParams from merged options (command line over recipe over DEFAULTS)."""
-    from vfx.errors import UsageError
-
-    chosen = [k for k in ("fps", "every", "segments") if opts[k] is not None]
-    if len(chosen) > 1:
-        raise UsageError(f"choose one of --fps, --every, --segments (got {', '.join('--' + c for c in chosen)})")
-    if opts["fps"] is not None:
-        sampling = Sampling(mode="fps", fps=float(opts["fps"]))
-    elif opts["every"] is not None:
-        sampling = Sampling(mode="every", every=int(opts["every"]))
-    elif opts["segments"] is not None:
-        sampling = Sampling(mode="segments", segments=int(opts["segments"]), segment_pick=opts["segment_pick"], seed=int(opts["seed"]))
-    else:
-        sampling = Sampling()
+    sampling = Sampling.from_options(
+        fps=opts["fps"], every=opts["every"], segments=opts["segments"],
+        segment_pick=opts["segment_pick"], seed=opts["seed"],
+    )
     size = opts["size"]
     if isinstance(size, str):
         size = parse_size(size)

@@ -224,8 +224,16 @@ def _run_ray(stage: Stage, store: Path, shards: list[Shard], on_result, *, worke
         local_cpus = max(os.cpu_count() or 1, int(workers * cpus_per_worker + 0.999))
     started = init_ray(address, local_cpus)
     actor_cls = ray.remote(max_restarts=0, max_task_retries=0, **resources)(ShardWorker)
+    available = ray.cluster_resources()
+    for name, key in (("num_gpus", "GPU"), ("num_cpus", "CPU")):
+        if resources.get(name, 0) > available.get(key, 0):
+            if started:
+                ray.shutdown()
+            raise UsageError(
+                f"each worker needs {resources[name]:g} {key} but the Ray cluster has {available.get(key, 0):g}"
+               
+            )
     if workers is None:
-        available = ray.cluster_resources()
         if resources.get("num_gpus"):
             workers = int(available.get("GPU", 0) // resources["num_gpus"]) or 1
         else:

@@ -1,0 +1,67 @@
+import wave
+
+import numpy as np
+import pytest
+
+from vfx.decode import DEFAULT_WINDOW, VideoFile, probe, read_frames
+from vfx.errors import VideoError
+from videos import pattern_frames, write_video
+
+
+def test_probe_sample_videos(samples):
+    info = probe(str(samples["bikes"]))
+    assert (info.num_frames, info.width, info.height) == (250, 640, 272)
+    assert info.fps == pytest.approx(25.0)
+    assert info.duration_sec == pytest.approx(10.0, abs=0.05)
+    np.testing.assert_allclose(info.timestamps_sec[:3], [0.0, 0.04, 0.08], atol=1e-6)
+    info = probe(str(samples["carphone_pristine"]))
+    assert (info.num_frames, info.width, info.height) == (120, 176, 144)
+    assert info.fps == pytest.approx(30000 / 1001)
+
+
+def test_lossless_video_reads_back_exactly_in_bounded_windows(tmp_path):
+    frames = pattern_frames(70, seed=3, dx=1)
+    path = write_video(tmp_path / "v.mkv", frames)
+    with VideoFile(str(path)) as video:
+        chunks = list(video.read(np.arange(70), window=32))
+    assert [len(c) for c in chunks] == [32, 32, 6]  # memory bounded by the window, not the video
+    np.testing.assert_array_equal(np.concatenate(chunks), frames)
+    # random access by index returns exactly those frames, in the order asked
+    picked = read_frames(str(path), np.array([5, 0, 69]))
+    np.testing.assert_array_equal(picked, frames[[5, 0, 69]])
+    assert DEFAULT_WINDOW <= 64
+
+
+def _bad_files(tmp_path, samples):
+    zero = tmp_path / "zero.mp4"
+    zero.write_bytes(b"")
+    text = tmp_path / "notes.mp4"
+    text.write_text("this is a text file, not a video\n" * 20)
+    audio = tmp_path / "speech.mp4"
+    with wave.open(str(tmp_path / "speech.wav"), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(8000)
+        w.writeframes(np.zeros(8000, np.int16).tobytes())
+    audio.write_bytes((tmp_path / "speech.wav").read_bytes())
+    truncated = tmp_path / "truncated.mp4"
+    data = samples["bikes"].read_bytes()
+    truncated.write_bytes(data[: len(data) // 2])
+    return {"empty file": zero, "not a video": text, "no video stream": audio, "truncated": truncated}
+
+
+def test_bad_files_raise_one_line_errors_naming_file_and_reason(tmp_path, samples):
+    for reason, path in _bad_files(tmp_path, samples).items():
+        with pytest.raises(VideoError) as info:
+            probe(str(path))
+        message = str(info.value)
+        assert str(path) in message and "\n" not in message
+        assert reason in message, message
+    with pytest.raises(VideoError, match="no such file"):
+        probe(str(tmp_path / "missing.mp4"))
+
+
+def test_out_of_range_index_is_an_error(tmp_path):
+    path = write_video(tmp_path / "v.mkv", pattern_frames(5))
+    with VideoFile(str(path)) as video, pytest.raises(VideoError, match="out of range"):
+        list(video.read(np.array([0, 5])))

@@ -1,0 +1,81 @@
+"""The Ray engine on a real local cluster: same store as in-process, worker deaths retried, setup errors."""
+
+import os
+import signal
+import sys
+
+import numpy as np
+import pytest
+import ray.cloudpickle
+
+import vfx
+from vfx.engine import Stage, VideoOutput, run_stage
+from vfx.errors import CheckpointError, UsageError
+from vfx.frames import FramesStage
+from vfx.sources import VideoItem, load_items
+
+# Ray workers import this module's stages by value: the tests folder is not on their path.
+ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
+
+
+def test_ray_and_serial_engines_write_identical_stores(ray_local, tiny_dataset, tmp_path):
+    items = load_items(tiny_dataset)
+    a = run_stage(FramesStage(), items, tmp_path / "ray", engine="ray", workers=2, shard_size=2, progress=False)
+    b = run_stage(FramesStage(), items, tmp_path / "serial", engine="serial", shard_size=2, progress=False)
+    assert a.done == b.done == 6
+    ra, rb = vfx.open_store(tmp_path / "ray"), vfx.open_store(tmp_path / "serial")
+    assert ra.video_ids() == rb.video_ids()
+    for vid in ra.video_ids():
+        assert ra.group(vid)["jpeg"][()].tobytes() == rb.group(vid)["jpeg"][()].tobytes()
+
+
+class Crashy(Stage):
+    """Kills its own worker process on chosen videos: once (then succeeds), or every time."""
+
+    kind = "toy"
+
+    def __init__(self, marker_dir: str, once: str, always: str, setup_error: bool = False):
+        self.marker_dir, self.once, self.always, self.setup_error = marker_dir, once, always, setup_error
+
+    def provenance(self):
+        return {"once": self.once, "always": self.always}
+
+    def setup(self):
+        if self.setup_error:
+            raise CheckpointError("weights.pt: missing keys ['fc.weight']")
+
+    def process(self, item):
+        marker = os.path.join(self.marker_dir, item.video_id)
+        if item.video_id == self.always or (item.video_id == self.once and not os.path.exists(marker)):
+            open(marker, "w").close()
+            os.kill(os.getpid(), signal.SIGKILL)
+        return VideoOutput(datasets={"value": np.full(4, int(item.video_id[1:]), np.int32)})
+
+
+def test_dead_workers_get_their_shard_retried_and_a_killer_video_is_recorded(ray_local, tmp_path):
+    items = [VideoItem(f"v{i}", f"/data/v{i}.mp4") for i in range(7)]
+    stage = Crashy(str(tmp_path), once="v2", always="v5")
+    summary = run_stage(stage, items, tmp_path / "s", engine="ray", workers=2, shard_size=3, progress=False)
+    assert (summary.done, summary.failed) == (6, 1)
+    store = vfx.open_store(tmp_path / "s")
+    assert store.failures() == {"v5": "/data/v5.mp4: worker died while processing (2 times)"}
+    assert store.video_ids() == ["v0", "v1", "v2", "v3", "v4", "v6"]
+    # the shard that lost its worker was redone whole: every video in it is complete
+    for vid in store.video_ids():
+        np.testing.assert_array_equal(store.group(vid)["value"][()], np.full(4, int(vid[1:])))
+
+
+def test_setup_errors_stop_the_run_with_their_message(ray_local, tmp_path):
+    stage = Crashy(str(tmp_path), once="", always="", setup_error=True)
+    with pytest.raises(CheckpointError, match=r"weights.pt: missing keys \['fc.weight'\]"):
+        run_stage(stage, [VideoItem("v0", "/x.mp4")], tmp_path / "s", engine="ray", progress=False)
+
+
+class NeedsGpu(Crashy):
+    def resources(self):
+        return {"num_cpus": 1, "num_gpus": 2}
+
+
+def test_more_gpus_per_worker_than_the_cluster_has_is_a_usage_error(ray_local, tmp_path):
+    with pytest.raises(UsageError, match="needs 2 GPU but the Ray cluster has 1"):
+        run_stage(NeedsGpu(str(tmp_path), "", ""), [VideoItem("v0", "/x.mp4")], tmp_path / "s", progress=False)

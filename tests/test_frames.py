@@ -1,0 +1,98 @@
+import numpy as np
+import pytest
+
+from vfx.codec import decode_jpegs
+from vfx.errors import UsageError, VideoError
+from vfx.frames import FrameParams, FramesStage
+from vfx.image import Resize, center_crop, parse_size
+from vfx.sampling import Sampling
+from vfx.sources import VideoItem
+from videos import pattern_frames, write_video
+
+
+@pytest.mark.parametrize(
+    "resize, source, expected",
+    [
+        (Resize(short_side=256), (640, 272), (602, 256)),  # bikes.mp4: 640*256/272 = 602.4 -> even 602
+        (Resize(short_side=256), (1280, 720), (456, 256)),  # 455.1 -> even 456, as ffmpeg scale=-2:256
+        (Resize(short_side=256), (176, 144), (176, 144)),  # never upscale unless asked
+        (Resize(short_side=256, upscale=True), (176, 144), (312, 256)),
+        (Resize(short_side=32), (48, 64), (32, 42)),  # portrait: width is the short side
+        (Resize(size=(340, 256)), (1280, 720), (340, 256)),
+        (Resize(size=(340, 256)), (176, 144), (176, 144)),
+        (Resize(size=(340, 256), upscale=True), (176, 144), (340, 256)),
+        (Resize(), (1280, 720), (1280, 720)),
+    ],
+)
+def test_output_size(resize, source, expected):
+    assert resize.output_size(*source) == expected
+
+
+def test_resize_crop_and_size_parsing_errors():
+    with pytest.raises(UsageError):
+        Resize(short_side=256, size=(340, 256))
+    with pytest.raises(UsageError, match="340x256"):
+        parse_size("340*256")
+    assert parse_size("340x256") == (340, 256)
+    frames = np.arange(2 * 6 * 8 * 3, dtype=np.uint8).reshape(2, 6, 8, 3)
+    np.testing.assert_array_equal(center_crop(frames, 4, 2), frames[:, 2:4, 2:6])
+    with pytest.raises(UsageError, match="larger"):
+        center_crop(frames, 10, 2)
+
+
+def _run(stage, item):
+    out = stage.process(item)
+    streamed = {}
+    for chunk in out.stream:
+        for name, array in chunk.items():
+            streamed.setdefault(name, []).append(array)
+    return out, {k: np.concatenate(v) for k, v in streamed.items()}
+
+
+def test_raw_frames_keep_size_are_exact_with_indices_and_times(tmp_path):
+    frames = pattern_frames(40, seed=1, dx=2)
+    path = write_video(tmp_path / "v.mkv", frames, fps=20)
+    stage = FramesStage(FrameParams(resize=Resize(), format="raw"), window=16)
+    out, data = _run(stage, VideoItem("v", str(path)))
+    np.testing.assert_array_equal(data["frames"], frames)
+    np.testing.assert_array_equal(out.datasets["frame_index"], np.arange(40))
+    np.testing.assert_allclose(out.datasets["timestamp_sec"], np.arange(40) / 20, atol=1e-6)
+    assert out.attrs["fps"] == pytest.approx(20)
+    assert (out.attrs["width"], out.attrs["height"], out.attrs["num_frames"]) == (64, 48, 40)
+
+
+def test_jpeg_frames_every_nth_and_segment(tmp_path):
+    frames = pattern_frames(40, seed=2, dx=1, smooth=True)
+    path = write_video(tmp_path / "v.mkv", frames, fps=20)
+    stage = FramesStage(FrameParams(sampling=Sampling(mode="every", every=3), resize=Resize(), quality=95), window=4)
+    out, data = _run(stage, VideoItem("v", str(path), start_sec=0.5, end_sec=1.5))
+    expected = np.arange(10, 30, 3)  # frames shown in [0.5 s, 1.5 s) at 20 fps, every third
+    np.testing.assert_array_equal(out.datasets["frame_index"], expected)
+    offsets = data["jpeg_offsets"]
+    assert offsets[0] == 0 and len(offsets) == len(expected) + 1 and offsets[-1] == len(data["jpeg"])
+    decoded = decode_jpegs(data["jpeg"], offsets, range(len(expected)))
+    # q95 JPEG of a smooth texture: a few grey levels from the source on average, and in RGB order
+    source = frames[expected][:, 1:, 1:].astype(int)
+    err = np.abs(decoded[:, 1:, 1:].astype(int) - source).mean()
+    swapped = np.abs(decoded[:, 1:, 1:, ::-1].astype(int) - source).mean()
+    assert decoded.shape == (len(expected), 48, 64, 3) and err < 4 and swapped > 3 * err
+
+
+def test_segments_resize_and_crop(tmp_path):
+    path = write_video(tmp_path / "v.mkv", pattern_frames(30, width=96, height=64))
+    params = FrameParams(sampling=Sampling(mode="segments", segments=3), resize=Resize(short_side=32),
+                         crop=(32, 32), format="raw")
+    out, data = _run(FramesStage(params), VideoItem("v", str(path)))
+    np.testing.assert_array_equal(out.datasets["frame_index"], [5, 15, 25])  # TSN centre of each 10-frame segment
+    assert data["frames"].shape == (3, 32, 32, 3)
+
+
+def test_bad_params_and_bad_video(tmp_path):
+    with pytest.raises(UsageError):
+        FrameParams(format="png")
+    with pytest.raises(UsageError):
+        FrameParams(quality=0)
+    bad = tmp_path / "bad.mp4"
+    bad.write_text("not a video")
+    with pytest.raises(VideoError, match="bad.mp4"):
+        FramesStage().process(VideoItem("bad", str(bad)))

@@ -1,0 +1,118 @@
+import pickle
+import shutil
+
+import h5py
+import numpy as np
+import pytest
+
+import vfx
+from vfx.engine import run_stage
+from vfx.errors import UsageError
+from vfx.frames import FrameParams, FramesStage
+from vfx.image import Resize
+from vfx.sources import load_items
+from vfx.store.layout import ledger_path, shard_path
+from videos import pattern_frames, write_video
+
+RAW = FrameParams(resize=Resize(), format="raw")
+
+
+def _extract(items, out, params=RAW, **kw):
+    return run_stage(FramesStage(params), items, out, engine="serial", progress=False, shard_size=2, **kw)
+
+
+def test_serial_run_writes_a_readable_store(tiny_dataset, tmp_path):
+    items = load_items(tiny_dataset)
+    summary = _extract(items, tmp_path / "s")
+    assert (summary.done, summary.failed, summary.skipped) == (6, 0, 0) and summary.ok
+    store = vfx.open_store(tmp_path / "s")
+    assert store.kind == "frames"
+    assert store.params["format"] == "raw" and store.params["resize"]["short_side"] is None
+    assert store.video_ids() == sorted(i.video_id for i in items) and store.failures() == {}
+    for n, item in enumerate(sorted(items, key=lambda i: i.video_id)):
+        frames = store.read_frames(item.video_id)
+        n_src = int(item.path.split("clip ")[1].split(".")[0])
+        expected = pattern_frames(20 + 2 * n_src, seed=n_src, dx={"left": -2, "right": 2, "still": 0}[item.label])
+        np.testing.assert_array_equal(frames, expected)
+        np.testing.assert_array_equal(store.frame_index(item.video_id), np.arange(len(expected)))
+        np.testing.assert_array_equal(store.read_frames(item.video_id, [3, 1]), expected[[3, 1]])
+        attrs = store.attrs(item.video_id)
+        assert attrs["label"] == item.label and attrs["source_path"] == item.path
+        assert attrs["fps"] == pytest.approx(25) and attrs["num_frames"] == len(expected)
+    # 6 videos in shards of 2: three files, each with a ledger
+    assert sorted(p.name for p in (tmp_path / "s" / "shards").iterdir()) == [f"shard-0000{i}.h5" for i in range(3)]
+    # plain h5py through index.h5 sees the same bytes
+    vid = store.video_ids()[0]
+    with h5py.File(tmp_path / "s" / "index.h5", "r") as index:
+        assert index.attrs["kind"] == "frames"
+        np.testing.assert_array_equal(index["videos"][vid]["frames"][()], store.read_frames(vid))
+    # a Store survives pickling (DataLoader workers) and reopens its files lazily
+    clone = pickle.loads(pickle.dumps(store))
+    np.testing.assert_array_equal(clone.read_frames(vid), store.read_frames(vid))
+
+
+def test_rerun_skips_finished_videos_and_resumes_new_ones(tiny_dataset, tmp_path):
+    items = load_items(tiny_dataset)
+    _extract(items[:4], tmp_path / "s")
+    first = shard_path(tmp_path / "s", 0).stat().st_mtime_ns
+    summary = _extract(items, tmp_path / "s")
+    assert (summary.skipped, summary.done) == (4, 2)
+    assert shard_path(tmp_path / "s", 0).stat().st_mtime_ns == first  # finished work is not redone
+    assert len(vfx.open_store(tmp_path / "s").video_ids()) == 6
+    again = _extract(items, tmp_path / "s")
+    assert (again.skipped, again.done, again.failed) == (6, 0, 0)
+
+
+def test_other_parameters_are_refused_unless_overwrite(tiny_dataset, tmp_path):
+    items = load_items(tiny_dataset)[:2]
+    _extract(items, tmp_path / "s")
+    other = FrameParams(resize=Resize(short_side=32), format="raw")
+    with pytest.raises(UsageError, match=r"other parameters \(resize.short_side: None -> 32\).*--overwrite"):
+        _extract(items, tmp_path / "s", params=other)
+    _extract(items, tmp_path / "s", params=other, overwrite=True)
+    store = vfx.open_store(tmp_path / "s")
+    assert store.params["resize"]["short_side"] == 32 and store.read_frames(store.video_ids()[0]).shape[1] == 32
+
+
+def test_output_that_is_not_a_store_is_never_touched(tiny_dataset, tmp_path):
+    precious = tmp_path / "thesis"
+    precious.mkdir()
+    (precious / "chapter1.tex").write_text("...")
+    with pytest.raises(UsageError, match="not empty and is not a vfx store"):
+        _extract(load_items(tiny_dataset), precious, overwrite=True)
+    assert (precious / "chapter1.tex").read_text() == "..."
+
+
+def test_bad_videos_are_recorded_and_the_run_goes_on(tiny_dataset, tmp_path, samples):
+    folder = tmp_path / "videos"
+    shutil.copytree(tiny_dataset / "left", folder)
+    (folder / "empty.mp4").write_bytes(b"")
+    (folder / "readme.mp4").write_text("not a video")
+    data = samples["bikes"].read_bytes()
+    (folder / "cut.mp4").write_bytes(data[: len(data) // 3])
+    summary = _extract(load_items(folder), tmp_path / "s")
+    assert (summary.done, summary.failed) == (2, 3) and not summary.ok
+    store = vfx.open_store(tmp_path / "s")
+    failures = store.failures()
+    assert set(failures) == {"empty", "readme", "cut"}
+    assert "empty.mp4: empty file" in failures["empty"]
+    assert "cut.mp4" in failures["cut"] and "truncated" in failures["cut"]
+    assert store.video_ids("failed") == ["cut", "empty", "readme"]
+    # failures are not retried by a plain rerun, but are with retry_failed
+    assert _extract(load_items(folder), tmp_path / "s").skipped == 5
+    assert _extract(load_items(folder), tmp_path / "s", retry_failed=True).failed == 3
+
+
+def test_interrupted_leftovers_are_removed_and_never_read(tiny_dataset, tmp_path):
+    items = load_items(tiny_dataset)
+    _extract(items[:2], tmp_path / "s")
+    store_dir = tmp_path / "s"
+    # what a killed run leaves: a half-written tmp file and a renamed shard whose ledger was never written
+    (store_dir / "shards" / "shard-00001.h5.999.tmp").write_bytes(b"\x89HDF half")
+    shutil.copy(shard_path(store_dir, 0), store_dir / "shards" / "shard-00007.h5")
+    assert len(vfx.open_store(store_dir).video_ids()) == 2  # readers only trust ledgers
+    summary = _extract(items, store_dir)
+    assert summary.done == 4
+    names = sorted(p.name for p in (store_dir / "shards").iterdir())
+    assert "shard-00001.h5.999.tmp" not in names and "shard-00007.h5" not in names
+    assert all(ledger_path(store_dir, int(n[6:11])).exists() for n in names)
