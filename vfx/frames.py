@@ -63,6 +63,8 @@ class FramesStage(Stage):
                 f"{info.duration_sec:.2f} s; segment {item.start_sec}..{item.end_sec})"
             )
         width, height = p.resize.output_size(info.width, info.height)
+        if p.resize.interpolation == "decoder":
+            video.scale_to(width, height)
         if p.crop is not None:
             width, height = p.crop
         attrs = {

@@ -36,7 +36,7 @@ DEFAULTS = {
     "size": None,
     "keep_size": False,
     "upscale": False,
-    "interpolation": "linear",
+    "interpolation": "decoder",
     "crop": None,
     "fps": None,
     "every": None,
@@ -86,6 +86,7 @@ def extract_frames(
     size: Annotated[Optional[str], typer.Option("--size", help="Resize to exactly WxH, e.g. 340x256.")] = None,
     keep_size: Annotated[Optional[bool], typer.Option("--keep-size", help="Keep the source size.")] = None,
     upscale: Annotated[Optional[bool], typer.Option("--upscale", help="Also enlarge videos smaller than the target.")] = None,
+    interpolation: Annotated[Optional[str], typer.Option("--interpolation", help="decoder (FFmpeg bicubic while decoding; default), linear, area or cubic (OpenCV).")] = None,
     crop: Annotated[Optional[str], typer.Option("--crop", help="Centre crop WxH after resizing, e.g. 224x224.")] = None,
     fps: Annotated[Optional[float], typer.Option("--fps", help="Sample at this frame rate (by timestamps; right for variable frame rate).")] = None,
     every: Annotated[Optional[int], typer.Option("--every", help="Keep every N-th frame.")] = None,
@@ -103,7 +104,7 @@ def extract_frames(
     progress: ProgressOpt = True,
 ) -> None:
     """Decode videos and store their (sampled, resized) frames as JPEG bytes or raw uint8."""
-    cli = dict(short_side=short_side, size=size, keep_size=keep_size, upscale=upscale, crop=crop, fps=fps,
+    cli = dict(short_side=short_side, size=size, keep_size=keep_size, upscale=upscale, interpolation=interpolation, crop=crop, fps=fps,
                every=every, segments=segments, segment_pick=segment_pick, seed=seed, format=format, quality=quality)
     if size is not None or keep_size:
         cli["short_side"] = None  # an explicit size beats a recipe's short side, and vice versa below
