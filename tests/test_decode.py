@@ -65,3 +65,12 @@ def test_out_of_range_index_is_an_error(tmp_path):
     path = write_video(tmp_path / "v.mkv", pattern_frames(5))
     with VideoFile(str(path)) as video, pytest.raises(VideoError, match="out of range"):
         list(video.read(np.array([0, 5])))
+
+
+def test_read_by_timestamps(tmp_path):
+    """The frame on screen at each time: the latest frame whose timestamp is <= t."""
+    frames = pattern_frames(10, seed=4)
+    path = write_video(tmp_path / "v.mkv", frames, fps=10)
+    with VideoFile(str(path)) as video:
+        got = np.concatenate(list(video.read_times([0.0, 0.05, 0.1, 0.349, 0.35, 5.0])))
+    np.testing.assert_array_equal(got, frames[[0, 0, 1, 3, 3, 9]])

@@ -96,3 +96,17 @@ def test_bad_params_and_bad_video(tmp_path):
     bad.write_text("not a video")
     with pytest.raises(VideoError, match="bad.mp4"):
         FramesStage().process(VideoItem("bad", str(bad)))
+
+
+def test_fixed_fps_sampling_follows_timestamps_of_a_variable_frame_rate_file(tmp_path):
+    from videos import grey_level_frame_numbers, write_vfr_video
+
+    # 5 frames at 10 fps, then 10 frames at 50 fps: the average rate (~18 fps) describes neither part.
+    times = [0.0, 0.1, 0.2, 0.3, 0.4] + [0.5 + 0.02 * k for k in range(10)]
+    path = write_vfr_video(tmp_path / "vfr.mp4", times)
+    stage = FramesStage(FrameParams(sampling=Sampling(mode="fps", fps=10), resize=Resize(), format="raw"))
+    out, data = _run(stage, VideoItem("vfr", str(path)))
+    # the frame on screen at 0, 0.1, ..., 0.6 s; the last frame ends at 0.70 s
+    np.testing.assert_array_equal(out.datasets["frame_index"], [0, 1, 2, 3, 4, 5, 10])
+    np.testing.assert_array_equal(grey_level_frame_numbers(data["frames"]), [0, 1, 2, 3, 4, 5, 10])
+    np.testing.assert_allclose(out.datasets["timestamp_sec"], [0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6], atol=2e-3)

@@ -47,3 +47,25 @@ def write_video(path: str | Path, frames_thwc: np.ndarray, fps: float = 25.0, fo
         writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
     writer.release()
     return path
+
+
+def write_vfr_video(path: str | Path, frame_times_sec: list[float], width: int = 64, height: int = 48) -> Path:
+    """An H.264 MP4 whose frame k is a flat grey of level 20 + 10 k shown at frame_times_sec[k] (a variable
+    frame rate). Needs the ffmpeg program (scripts/test.sh installs it)."""
+    import subprocess
+
+    n = len(frame_times_sec)
+    frames = np.stack([np.full((height, width, 3), 20 + 10 * k, np.uint8) for k in range(n)])
+    pts = "+".join(f"eq(N,{k})*{t:.6f}" for k, t in enumerate(frame_times_sec))
+    subprocess.run(
+        ["ffmpeg", "-loglevel", "error", "-y", "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}",
+         "-r", "1000", "-i", "-", "-vf", f"setpts='({pts})/TB'", "-fps_mode", "passthrough", "-c:v", "libx264",
+         "-pix_fmt", "yuv420p", str(path)],
+        input=frames.tobytes(), check=True,
+    )
+    return Path(path)
+
+
+def grey_level_frame_numbers(frames_thwc: np.ndarray) -> np.ndarray:
+    """Inverse of write_vfr_video's colouring: which source frame each decoded frame is."""
+    return np.round((frames_thwc.reshape(len(frames_thwc), -1).mean(1) - 20) / 10).astype(int)

@@ -147,6 +147,12 @@ class VideoFile:
                     "the file is probably truncated or corrupt"
                 ) from None
 
+    def read_times(self, times_sec, window: int = DEFAULT_WINDOW) -> Iterator[np.ndarray]:
+        """Like `read`, for the frames on screen at the given presentation times (seconds)."""
+        from vfx.sampling import frames_at_times
+
+        return self.read(frames_at_times(self.info.timestamps_sec, times_sec), window)
+
     def close(self) -> None:
         self._reader = None
 

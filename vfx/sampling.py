@@ -201,9 +201,15 @@ def _fps_picks(ts: np.ndarray, fps: float, start_sec: float | None, end_sec: flo
     if end_sec is not None:
         t_end = min(t_end, float(end_sec))
     count = max(1, int(np.ceil((t_end - t0) * fps - TIME_TOLERANCE_SEC)))
-    targets = t0 + np.arange(count) / fps
-    positions = np.searchsorted(ts, targets + TIME_TOLERANCE_SEC, side="right") - 1
-    return np.clip(positions, 0, ts.size - 1)
+    return frames_at_times(ts, t0 + np.arange(count) / fps)
+
+
+def frames_at_times(timestamps_sec: np.ndarray, times_sec) -> np.ndarray:
+    """Index of the frame on screen at each time: the latest frame whose timestamp is <= t (a time before the
+    first frame takes the first frame). int64, same shape as `times_sec`."""
+    ts = np.asarray(timestamps_sec, dtype=np.float64)
+    positions = np.searchsorted(ts, np.asarray(times_sec, dtype=np.float64) + TIME_TOLERANCE_SEC, side="right") - 1
+    return np.clip(positions, 0, ts.size - 1).astype(np.int64)
 
 
 def select_frames(
