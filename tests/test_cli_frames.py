@@ -99,3 +99,10 @@ def test_shipped_recipes_parse(tiny_dataset, tmp_path):
     assert {"tsn-ucf101", "i3d-kinetics"} <= set(names)
     assert load_recipe("tsn-ucf101", "extract-frames")["size"] == "340x256"
     json.dumps(load_recipe("i3d-kinetics", "extract-frames"))
+
+
+def test_joining_a_ray_cluster_that_is_not_there_is_a_usage_error(tiny_dataset, tmp_path, monkeypatch):
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    code, _, err = invoke("extract-frames", tiny_dataset, "-o", tmp_path / "s", "--address", "127.0.0.1:1",
+                          "--no-progress")
+    assert code == 2 and "cannot connect to Ray at '127.0.0.1:1'" in err

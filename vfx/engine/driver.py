@@ -194,11 +194,27 @@ def init_ray(address: str | None, num_cpus: int | None = None) -> bool:
     kwargs: dict[str, Any] = {"logging_level": logging.WARNING, "log_to_driver": False}
     if address == "local":
         kwargs.update(include_dashboard=False, num_cpus=num_cpus)
+    _check_reachable(address)
     try:
         ray.init(address=address, **kwargs)
     except (ConnectionError, RuntimeError, ValueError) as exc:
         raise UsageError(f"cannot connect to Ray at {address!r}: {exc}") from None
     return True
+
+
+def _check_reachable(address: str) -> None:
+    """Fail fast on a host:port nobody listens on: Ray itself keeps retrying such an address for minutes."""
+    import socket
+
+    target = address.removeprefix("ray://")
+    if address in ("local", "auto") or ":" not in target:
+        return
+    host, _, port = target.rpartition(":")
+    try:
+        with socket.create_connection((host, int(port)), timeout=5):
+            pass
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"cannot connect to Ray at {address!r}: {exc}") from None
 
 
 @dataclass
