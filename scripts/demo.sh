@@ -5,5 +5,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install.sh
 videos=$(.venv/bin/python scripts/sample_videos.py)
-.venv/bin/vfx extract-frames "$videos" -o demo/frames --short-side 256 --workers 2
-.venv/bin/vfx info demo/frames
+out="${TMPDIR:-/tmp}/vfx-demo/frames"
+.venv/bin/vfx extract-frames "$videos" -o "$out" --short-side 256 --workers 2
+.venv/bin/vfx info "$out"
