@@ -3,5 +3,6 @@
 from vfx.cli.app import app, main
 from vfx.cli import frames_cmd  # noqa: F401,E402
 from vfx.cli import info_cmd  # noqa: F401,E402
+from vfx.cli import models_cmd  # noqa: F401,E402
 
 __all__ = ["app", "main"]

@@ -1,0 +1,137 @@
+"""Forward speed of every backbone on CPU at its default input, and where MSNet / CorrNet spend it.
+
+    python scripts/bench_models.py                       # all models, 1 warm-up + 3 timed clips each
+    python scripts/bench_models.py --models tsm_r50 msnet_r50 --repeats 5 --threads 2
+
+Prints clips/s with the ratio to the baseline (`tsm_r50`, measured in the same run), the share of forward
+time spent inside the Motion Squeeze module (MSNet) or the correlation blocks (CorrNet), and the same
+share in FLOPs (flop_counter on the meta device; the MSNet paper claims +2.5 % FLOPs for the MS module).
+Random weights: speed does not depend on the values.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import torch
+from torch import nn
+
+import vfx.models as M
+from vfx.models.corrnet import CorrelationBlock
+from vfx.models.msnet import MotionSqueeze
+from vfx.models.summary import count_gflops
+
+BASELINE = "tsm_r50"
+
+
+def parts_of_interest(model: nn.Module) -> list[nn.Module]:
+    return [m for m in model.modules() if isinstance(m, (MotionSqueeze, CorrelationBlock))]
+
+
+class Stopwatch:
+    """Accumulates wall time spent inside the given modules via forward pre/post hooks."""
+
+    def __init__(self, modules: list[nn.Module]):
+        self.seconds = 0.0
+        self._start = 0.0
+        for m in modules:
+            m.register_forward_pre_hook(self._enter)
+            m.register_forward_hook(self._leave)
+
+    def _enter(self, module, args):
+        self._start = time.perf_counter()
+
+    def _leave(self, module, args, output):
+        self.seconds += time.perf_counter() - self._start
+
+
+def flop_share(name: str) -> tuple[float, float]:
+    """(total GFLOPs, GFLOPs inside the parts of interest) at the default input, meta device."""
+    with torch.device("meta"):
+        model = M.create_model(name)
+        spec = model.input_spec
+        x = torch.empty(1, spec.channels, spec.num_frames, spec.size, spec.size)
+        total = count_gflops(model, x)
+        parts = parts_of_interest(model)
+        if not parts:
+            return total, 0.0
+        # Count the parts alone by swapping them for their own cost: run once more with the parts replaced
+        # by identity-shaped pass-throughs and take the difference.
+        originals = [(m, m.forward) for m in parts]
+        for m in parts:
+            m.forward = _passthrough
+        try:
+            without = count_gflops(model, x)
+        finally:
+            for m, fwd in originals:
+                m.forward = fwd
+    return total, total - without
+
+
+def _passthrough(x, *args):
+    return x
+
+
+def bench(names: list[str], repeats: int) -> list[dict]:
+    """Time every model `repeats` times, round-robin, so that load changes on the machine hit all alike."""
+    setups = []
+    for name in names:
+        torch.manual_seed(0)
+        model = M.create_model(name)
+        spec = model.input_spec
+        x = torch.randn(1, spec.channels, spec.num_frames, spec.size, spec.size)
+        setups.append((name, model, x, Stopwatch(parts_of_interest(model))))
+    times = {name: [] for name in names}
+    part_times = {name: [] for name in names}
+    with torch.inference_mode():
+        for _, model, x, _ in setups:
+            model(x)  # warm-up
+        for _ in range(repeats):
+            for name, model, x, watch in setups:
+                watch.seconds = 0.0
+                t0 = time.perf_counter()
+                model(x)
+                times[name].append(time.perf_counter() - t0)
+                part_times[name].append(watch.seconds)
+    rows = []
+    for name, model, _, _ in setups:
+        sec = statistics.median(times[name])
+        total_gf, part_gf = flop_share(name)
+        rows.append({
+            "name": name,
+            "clips_per_s": 1.0 / sec,
+            "sec_per_clip": sec,
+            "part_time_share": sum(part_times[name]) / sum(times[name]),
+            "gflops": total_gf,
+            "part_flop_share": part_gf / total_gf,
+            "has_part": bool(parts_of_interest(model)),
+            "input": model.input_spec.describe(),
+        })
+    return rows
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--models", nargs="+", default=M.list_models())
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=1,
+                    help="torch threads (default 1: with 2 threads on a shared 2-core machine the timings swing 3x)")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    names = [BASELINE] + [n for n in args.models if n != BASELINE]
+    rows = bench(names, args.repeats)
+    base = rows[0]["clips_per_s"]
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch 1, median of {args.repeats} "
+          "round-robin timed clips after 1 warm-up")
+    print(f"{'model':<12} {'clips/s':>8} {'s/clip':>7} {'vs ' + BASELINE:>10} {'GFLOPs':>7} {'MS/corr time':>12} {'MS/corr FLOPs':>13}  input")
+    for r in rows:
+        part_t = f"{r['part_time_share'] * 100:.1f}%" if r["has_part"] else "-"
+        part_f = f"{r['part_flop_share'] * 100:.1f}%" if r["has_part"] else "-"
+        print(f"{r['name']:<12} {r['clips_per_s']:>8.3f} {r['sec_per_clip']:>7.2f} {r['clips_per_s'] / base:>9.2f}x "
+              f"{r['gflops']:>7.1f} {part_t:>12} {part_f:>13}  {r['input']}")
+
+
+if __name__ == "__main__":
+    main()
