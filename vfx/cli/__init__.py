@@ -3,6 +3,9 @@
 from vfx.cli.app import app, main
 from vfx.cli import frames_cmd  # noqa: F401,E402
 from vfx.cli import info_cmd  # noqa: F401,E402
+from vfx.cli import features_cmd  # noqa: F401,E402
+from vfx.cli import train_cmd  # noqa: F401,E402
 from vfx.cli import models_cmd  # noqa: F401,E402
+from vfx.cli import flow_cmd  # noqa: F401,E402
 
 __all__ = ["app", "main"]

@@ -1,0 +1,65 @@
+"""Drawing MSNet displacement and confidence maps over the frames."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+import vfx
+from test_features_support import tiny_params
+from vfx.errors import UsageError
+from vfx.features import ClipParams, ModelChoice, SpatialParams, extract_features
+from vfx.features.motion_viz import confidence_to_heat, flow_to_colour, motion_figure, save_motion_figure
+from vfx.sources import load_items
+
+
+def test_flow_colours_follow_the_middlebury_wheel():
+    flow = np.array([[[0, 0], [1, 0], [-1, 0], [0, 1], [0, -1], [0.5, 0]]], np.float32)
+    colours = flow_to_colour(flow, max_magnitude=1.0)[0].tolist()
+    assert colours[0] == [255, 255, 255]  # no motion: white
+    assert colours[1] == [255, 0, 0]  # right: red
+    assert colours[2] == [0, 209, 255]  # left: cyan-blue, opposite hue
+    assert colours[3] == [255, 230, 0]  # down (image y grows downwards): yellow
+    assert colours[4] == [88, 0, 255]  # up: blue-violet
+    assert colours[5] == [255, 128, 128]  # half the magnitude: half-saturated red
+
+
+def test_confidence_heat_runs_blue_to_red():
+    heat = confidence_to_heat(np.array([[0.0, 1.0]]))[0]
+    assert heat[0].tolist() == [0, 0, 128] and heat[1].tolist() == [128, 0, 0]
+
+
+def test_motion_figure_layout_and_bad_shapes():
+    frames = np.zeros((3, 16, 24, 3), np.uint8)
+    disp = np.zeros((2, 2, 4, 6), np.float32)
+    disp[:, 0] = 1.0  # every cell moves one radius right
+    conf = np.ones((2, 1, 4, 6), np.float32)
+    image = motion_figure(frames, disp, conf)
+    assert image.shape == (4 * 16, 2 * 24 + 2, 3)  # rows: frame, displacement, confidence, arrows
+    assert image[16:32, :24].reshape(-1, 3).mean(axis=0).round().tolist() == [153, 0, 0]  # 0.6 x red over black
+    assert image[48:64, :24].any()  # arrows drawn
+    with pytest.raises(UsageError, match=r"need T = 3 frames"):
+        motion_figure(frames[:2], disp, conf)
+
+
+def test_render_maps_stored_by_a_features_run(tmp_path, samples):
+    items = load_items(samples["carphone_pristine"])
+    params = tiny_params(
+        ModelChoice.of("msnet_r50", num_classes=5, width=8), clips=ClipParams(segments=3),
+        spatial=SpatialParams(short_side=64, crop_size=64), motion_maps=True,
+    )  # fmt: skip
+    with pytest.warns(vfx.features.RandomWeightsWarning):
+        extract_features(items, tmp_path / "ms", params, engine="serial", progress=False)
+    store = vfx.open_store(tmp_path / "ms")
+    assert store.group("carphone_pristine")["clip_indices"][()].tolist() == [[20, 60, 100]]
+    out = tmp_path / "motion.png"
+    image = save_motion_figure(tmp_path / "ms", "carphone_pristine", out)
+    assert image.shape == (4 * 64, 2 * 64 + 2, 3)
+    assert cv2.imread(str(out)).shape == image.shape
+    # the top row is the centre crop of the frames the model saw
+    frame = vfx.decode.read_frames(items[0].path, np.array([20]))[0]
+    resized = cv2.resize(frame, (78, 64), interpolation=cv2.INTER_LINEAR)  # 176x144 -> short side 64
+    np.testing.assert_array_equal(image[:64, :64], resized[:, 7:71])
+    with pytest.raises(UsageError, match="has 1 clips, no clip 3"):
+        save_motion_figure(tmp_path / "ms", "carphone_pristine", out, clip=3)

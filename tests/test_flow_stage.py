@@ -1,0 +1,216 @@
+"""`vfx extract-flow` and `vfx show` end to end (serial engine, tiny lossless videos, reduced TV-L1 work)."""
+
+import cv2
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+import vfx
+from vfx.cli import app
+from vfx.flow import OpenCVTVL1, TVL1Params, quantize
+
+FAST = ["--nscales", "2", "--warps", "1", "--inner-iterations", "5", "--outer-iterations", "1"]
+FAST_PARAMS = TVL1Params(nscales=2, warps=1, inner_iterations=5, outer_iterations=1)
+runner = CliRunner()
+
+
+def write_clip(path, num_frames, size=(96, 64), speed=(1.5, 0.5)):
+    """FFV1 (lossless) clip of a smooth texture moving `speed` px per frame; returns the RGB frames."""
+    rng = np.random.default_rng(0)
+    base = cv2.resize(cv2.GaussianBlur((rng.random((80, 120, 3)) * 255).astype(np.uint8), (0, 0), 2), (240, 160))
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"FFV1"), 25, size)
+    frames = []
+    for t in range(num_frames):
+        m = np.float32([[1, 0, -20 - speed[0] * t], [0, 1, -20 - speed[1] * t]])
+        bgr = cv2.warpAffine(base, m, size, flags=cv2.INTER_CUBIC)
+        writer.write(bgr)
+        frames.append(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+    writer.release()
+    return np.stack(frames)
+
+
+@pytest.fixture(scope="module")
+def videos(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("videos")
+    clips = {"a": write_clip(folder / "a.mkv", 7), "b": write_clip(folder / "b.mkv", 5, speed=(-1.0, 0.0))}
+    return folder, clips
+
+
+def gray(frames):
+    return np.stack([cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in frames])
+
+
+def run(*args):
+    return runner.invoke(app, [str(a) for a in args], catch_exceptions=False)
+
+
+def test_extract_flow_from_videos(videos, tmp_path):
+    folder, clips = videos
+    out = tmp_path / "flow"
+    result = run("extract-flow", folder, "-o", out, "--engine", "serial", "--no-progress", *FAST)
+    assert result.exit_code == 0, result.output
+    store = vfx.open_store(out)
+    assert store.kind == "flow" and sorted(store.video_ids()) == ["a", "b"]
+    assert store.params["backend"] == "opencv" and store.params["tvl1"]["nscales"] == 2
+    assert store.params["bound"] == 20.0 and store.params["step"] == 1
+    pairs = store.flow_pairs("a")
+    assert pairs.dtype == np.int32 and pairs.tolist() == [[k, k + 1] for k in range(6)]
+    stored = store.read_flow("a", dequantize=False)
+    assert stored.dtype == np.uint8 and stored.shape == (6, 64, 96, 2)
+    g = gray(clips["a"])
+    expected = quantize(OpenCVTVL1(FAST_PARAMS)(g[:-1], g[1:]), 20.0)
+    assert np.array_equal(stored, expected)  # bytes on disk = quantised direct OpenCV flow
+    attrs = store.attrs("a")
+    assert (attrs["flow_format"], attrs["width"], attrs["height"], attrs["num_flows"]) == ("uint8", 96, 64, 6)
+    # The texture moves left in the image (1.5 px/frame), so the mean flow is clearly negative in x (only
+    # 5 iterations here, hence well short of -1.5).
+    assert store.read_flow("a")[..., 0].mean() < -0.3
+
+
+def test_video_too_short_fails_alone(videos, tmp_path):
+    folder, _ = videos
+    write_clip(tmp_path / "one.mkv", 1)
+    write_clip(tmp_path / "two.mkv", 3)
+    result = run("extract-flow", tmp_path, "-o", tmp_path / "flow", "--engine", "serial", "--no-progress",
+                 "--step", "2", *FAST)
+    assert result.exit_code == 1
+    store = vfx.open_store(tmp_path / "flow")
+    assert store.video_ids() == ["two"]
+    assert "1 frame(s) selected, flow with step 2 needs at least 3" in store.failures()["one"]
+    assert store.flow_pairs("two").tolist() == [[0, 2]]
+
+
+def test_from_frames_store_is_aligned_by_frame_index(videos, tmp_path):
+    folder, clips = videos
+    frames = tmp_path / "frames"
+    result = run("extract-frames", folder, "-o", frames, "--engine", "serial", "--no-progress", "--every", "2",
+                 "--format", "raw")
+    assert result.exit_code == 0, result.output
+    out = tmp_path / "flow"
+    result = run("extract-flow", "--from-frames", frames, "-o", out, "--engine", "serial", "--no-progress", *FAST)
+    assert result.exit_code == 0, result.output
+    fs, store = vfx.open_store(frames), vfx.open_store(out)
+    index = fs.frame_index("a")
+    assert index.tolist() == [0, 2, 4, 6]
+    assert store.flow_pairs("a").tolist() == [[0, 2], [2, 4], [4, 6]]
+    g = gray(fs.read_frames("a"))
+    expected = quantize(OpenCVTVL1(FAST_PARAMS)(g[:-1], g[1:]), 20.0)
+    assert np.array_equal(store.read_flow("a", dequantize=False), expected)
+    assert store.attrs("a")["source_path"].endswith("a.mkv")
+
+
+def test_formats_step_and_size(videos, tmp_path):
+    folder, clips = videos
+    g = gray(clips["a"])
+    flow2 = OpenCVTVL1(FAST_PARAMS)(g[:-2], g[2:])
+    result = run("extract-flow", folder, "-o", tmp_path / "f16", "--engine", "serial", "--no-progress", "--step", "2",
+                 "--format", "float16", *FAST)
+    assert result.exit_code == 0, result.output
+    store = vfx.open_store(tmp_path / "f16")
+    assert store.flow_pairs("a").tolist() == [[k, k + 2] for k in range(5)]
+    assert store.read_flow("a", dequantize=False).dtype == np.float16
+    assert np.abs(store.read_flow("a") - flow2).max() < 0.01
+    result = run("extract-flow", folder, "-o", tmp_path / "jpg", "--engine", "serial", "--no-progress",
+                 "--format", "jpeg", "--bound", "10", *FAST)
+    assert result.exit_code == 0, result.output
+    store = vfx.open_store(tmp_path / "jpg")
+    flow = store.read_flow("a")
+    expected = OpenCVTVL1(FAST_PARAMS)(g[:-1], g[1:])
+    assert flow.shape == (6, 64, 96, 2) and store.attrs("a")["bound"] == 10.0
+    assert np.abs(flow - np.clip(expected, -10, 10)).mean() < 0.1
+    result = run("extract-flow", folder, "-o", tmp_path / "small", "--engine", "serial", "--no-progress",
+                 "--size", "48x32", "--backend", "dis")
+    assert result.exit_code == 0, result.output
+    store = vfx.open_store(tmp_path / "small")
+    assert store.read_flow("b").shape == (4, 32, 48, 2) and "not TV-L1" in store.params["algorithm"]
+
+
+def test_torch_backend_through_the_stage(videos, tmp_path, monkeypatch):
+    monkeypatch.setenv("VFX_NO_COMPILE", "1")  # eager: no compile time in unit tests
+    folder, clips = videos
+    result = run("extract-flow", folder, "-o", tmp_path / "t", "--engine", "serial", "--no-progress", "--backend",
+                 "torch", "--device", "cpu", "--batch-size", "4", "--format", "float16", *FAST)
+    assert result.exit_code == 0, result.output
+    store = vfx.open_store(tmp_path / "t")
+    g = gray(clips["a"])
+    expected = OpenCVTVL1(FAST_PARAMS)(g[:-1], g[1:])
+    assert np.abs(store.read_flow("a") - expected).max() < 0.01
+    assert store.attrs("a")["device"] == "cpu"
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--from-frames", "X", "IN"], "either INPUT"),
+    (["IN", "--backend", "nope"], "--backend must be one of"),
+    (["IN", "--device", "cuda"], "--device cuda needs --backend torch"),
+    (["IN", "--format", "png"], "--format must be one of"),
+    (["IN", "--size", "340x256", "--short-side", "256"], "either --size or --short-side"),
+    (["IN", "--median-filtering", "4"], "median_filtering"),
+    (["IN", "--backend", "torch", "--gamma", "0.1"], "gamma"),
+])
+def test_usage_errors(videos, tmp_path, args, message):
+    folder, _ = videos
+    args = [str(folder) if a == "IN" else str(tmp_path / "nothing") if a == "X" else a for a in args]
+    result = runner.invoke(app, ["extract-flow", "-o", str(tmp_path / "o"), "--engine", "serial", *args])
+    assert result.exit_code == 2
+    assert message in result.output
+
+
+def test_from_frames_refuses_a_flow_store(videos, tmp_path):
+    folder, _ = videos
+    assert run("extract-flow", folder, "-o", tmp_path / "f", "--engine", "serial", "--no-progress", *FAST).exit_code == 0
+    result = runner.invoke(app, ["extract-flow", "--from-frames", str(tmp_path / "f"), "-o", str(tmp_path / "g")])
+    assert result.exit_code == 2 and "needs a frames store" in result.output
+
+
+def test_show_flow_and_frames_stores(videos, tmp_path):
+    folder, _ = videos
+    assert run("extract-flow", folder, "-o", tmp_path / "f", "--engine", "serial", "--no-progress", *FAST).exit_code == 0
+    assert run("extract-frames", folder, "-o", tmp_path / "fr", "--engine", "serial", "--no-progress").exit_code == 0
+    for name in ("out.png", "out.gif", "out.mp4"):
+        result = run("show", tmp_path / "f", "a", "-o", tmp_path / name)
+        assert result.exit_code == 0, result.output
+        assert (tmp_path / name).stat().st_size > 1000
+    png = cv2.imread(str(tmp_path / "out.png"))
+    assert png.shape[1] == 2 * 96  # frame beside flow
+    assert run("show", tmp_path / "fr", "b", "-o", tmp_path / "frames.png").exit_code == 0
+    assert cv2.imread(str(tmp_path / "frames.png")).shape[1] == 96
+    bad = runner.invoke(app, ["show", str(tmp_path / "f"), "zzz", "-o", str(tmp_path / "x.png")])
+    assert bad.exit_code == 2 and "no video 'zzz'" in bad.output
+    bad = runner.invoke(app, ["show", str(tmp_path / "f"), "a", "-o", str(tmp_path / "x.bmp")])
+    assert bad.exit_code == 2 and "must end in" in bad.output
+
+
+@pytest.mark.parametrize("fmt", ["uint8", "jpeg"])
+def test_chunk_borders_change_nothing(fmt):
+    from vfx.codec import decode_jpegs
+    from vfx.flow.stage import FlowParams, flow_stream
+
+    rng = np.random.default_rng(0)
+    frames = rng.integers(0, 256, size=(11, 6, 8), dtype=np.uint8)
+    index = np.arange(100, 111)
+
+    def backend(a, b):  # a stand-in "flow": the difference of the two frames, in both components
+        d = (b.astype(np.float32) - a.astype(np.float32)) / 16
+        return np.stack([d, -d], axis=-1)
+
+    params = FlowParams(step=2, batch_size=3, format=fmt, jpeg_quality=100)
+    first = None
+    for sizes in ([11], [4, 4, 3], [1, 2, 8], [3] * 3 + [2]):
+        bounds = np.cumsum([0] + sizes)
+        chunks = [(frames[a:b], index[a:b]) for a, b in zip(bounds[:-1], bounds[1:])]
+        out = list(flow_stream(iter(chunks), backend, params))
+        pairs = np.concatenate([c["flow_pairs"] for c in out])
+        assert pairs.tolist() == [[100 + k, 102 + k] for k in range(9)]
+        expected = quantize(backend(frames[:-2], frames[2:]), 20.0)
+        if fmt == "uint8":
+            got = np.concatenate([c["flow"] for c in out])
+        else:
+            buffer = np.concatenate([c["flow_jpeg"] for c in out])
+            offsets = np.concatenate([c["flow_jpeg_offsets"] for c in out])
+            assert offsets.shape == (19,) and offsets[-1] == buffer.size
+            planes = decode_jpegs(buffer, offsets, range(18), gray=True)
+            got = planes.reshape(9, 2, 6, 8).transpose(0, 2, 3, 1)
+        first = got if first is None else first
+        assert np.array_equal(got, first)  # identical bytes whatever the chunking
+        # uint8 is exact; JPEG (even at quality 100) moves noisy pixels by a level or two.
+        assert np.abs(got.astype(int) - expected).max() <= (0 if fmt == "uint8" else 3)

@@ -1,0 +1,121 @@
+"""`vfx extract-flow` (videos or a frames store -> flow store) and `vfx show` (frames beside coloured flow)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from vfx.cli.app import app, handle_errors
+from vfx.cli.common import (
+    AddressOpt,
+    DatasetOpt,
+    EngineOpt,
+    OutputOpt,
+    OverwriteOpt,
+    ProgressOpt,
+    RetryFailedOpt,
+    RootOpt,
+    ShardSizeOpt,
+    SplitOpt,
+    WorkersOpt,
+    finish,
+)
+from vfx.engine.plan import DEFAULT_SHARD_SIZE
+from vfx.errors import UsageError
+
+
+def _opt(flag: str, help: str):
+    return typer.Option(flag, help=help)
+
+
+@app.command("extract-flow")
+@handle_errors
+def extract_flow(
+    output: OutputOpt,
+    input: Annotated[Optional[Path], typer.Argument(help="Video folder, list file or annotation file (or use --from-frames).")] = None,
+    from_frames: Annotated[Optional[Path], _opt("--from-frames", "Compute flow on exactly the frames of this frames store.")] = None,
+    dataset: DatasetOpt = None,
+    split: SplitOpt = None,
+    root: RootOpt = None,
+    backend: Annotated[str, _opt("--backend", "opencv (cv2 TV-L1, exact), torch (our batched TV-L1; GPU when present), farneback or dis (fast, not TV-L1).")] = "opencv",
+    preset: Annotated[str, _opt("--preset", "TV-L1 preset: opencv (its defaults) or denseflow (300 iterations, no median, as denseflow/TSN).")] = "opencv",
+    device: Annotated[str, _opt("--device", "auto, cpu or cuda (torch backend).")] = "auto",
+    batch_size: Annotated[int, _opt("--batch-size", "Frame pairs per batch (torch backend).")] = 16,
+    size: Annotated[Optional[str], _opt("--size", "Resize to WxH before flow, e.g. 340x256.")] = None,
+    short_side: Annotated[Optional[int], _opt("--short-side", "Resize so the short side is this long (default 256 for videos; frames stores keep their size).")] = None,
+    step: Annotated[int, _opt("--step", "Flow between frame k and k+step.")] = 1,
+    bound: Annotated[float, _opt("--bound", "Quantisation bound in pixels (uint8/jpeg).")] = 20.0,
+    format: Annotated[str, _opt("--format", "uint8 (default), jpeg (one grayscale JPEG per component, TSN loaders) or float16.")] = "uint8",
+    jpeg_quality: Annotated[int, _opt("--jpeg-quality", "JPEG quality for --format jpeg.")] = 95,
+    tau: Annotated[Optional[float], _opt("--tau", "TV-L1 time step.")] = None,
+    lambda_: Annotated[Optional[float], _opt("--lambda", "TV-L1 data term weight.")] = None,
+    theta: Annotated[Optional[float], _opt("--theta", "TV-L1 coupling.")] = None,
+    nscales: Annotated[Optional[int], _opt("--nscales", "TV-L1 pyramid levels.")] = None,
+    warps: Annotated[Optional[int], _opt("--warps", "TV-L1 warpings per level.")] = None,
+    epsilon: Annotated[Optional[float], _opt("--epsilon", "TV-L1 stopping threshold.")] = None,
+    inner_iterations: Annotated[Optional[int], _opt("--inner-iterations", "TV-L1 inner iterations.")] = None,
+    outer_iterations: Annotated[Optional[int], _opt("--outer-iterations", "TV-L1 outer iterations.")] = None,
+    scale_step: Annotated[Optional[float], _opt("--scale-step", "TV-L1 pyramid scale step.")] = None,
+    gamma: Annotated[Optional[float], _opt("--gamma", "TV-L1 illumination term (opencv backend only).")] = None,
+    median_filtering: Annotated[Optional[int], _opt("--median-filtering", "TV-L1 median kernel: 5, 3, or 1 (off).")] = None,
+    workers: WorkersOpt = None,
+    engine: EngineOpt = "ray",
+    address: AddressOpt = None,
+    overwrite: OverwriteOpt = False,
+    shard_size: ShardSizeOpt = DEFAULT_SHARD_SIZE,
+    retry_failed: RetryFailedOpt = False,
+    progress: ProgressOpt = True,
+) -> None:
+    """Compute optical flow for every video (or every video of a frames store) into a flow store."""
+    from vfx.engine import run_stage
+    from vfx.flow.params import tvl1_preset
+    from vfx.flow.stage import FlowParams, FlowStage, items_from_frames_store
+    from vfx.image import parse_size
+    from vfx.sources import load_items
+
+    if (input is None) == (from_frames is None):
+        raise UsageError("give either INPUT (videos) or --from-frames STORE, not both or neither")
+    if size is not None and short_side is not None:
+        raise UsageError("choose either --size or --short-side, not both")
+    tvl1 = tvl1_preset(preset, tau=tau, lambda_=lambda_, theta=theta, nscales=nscales, warps=warps,
+                       epsilon=epsilon, inner_iterations=inner_iterations, outer_iterations=outer_iterations,
+                       scale_step=scale_step, gamma=gamma, median_filtering=median_filtering)
+    if from_frames is not None:
+        # Flow on exactly the stored frames unless a size is asked for.
+        default_short = None
+    else:
+        default_short = 256
+    params = FlowParams(
+        backend=backend, preset=preset, tvl1=tvl1,
+        size=parse_size(size) if size else None,
+        short_side=short_side if short_side is not None else (None if size else default_short),
+        step=step, bound=bound, format=format, jpeg_quality=jpeg_quality, device=device, batch_size=batch_size,
+        from_frames=str(from_frames.resolve()) if from_frames is not None else None,
+    )
+    if params.backend == "torch" and tvl1.gamma != 0:
+        raise UsageError("--gamma is only implemented by --backend opencv")
+    if from_frames is not None:
+        items = items_from_frames_store(from_frames)
+    else:
+        items = load_items(input, dataset=dataset, split=split, root=root)
+    summary = run_stage(FlowStage(params), items, output, engine=engine, workers=workers, address=address,
+                        overwrite=overwrite, shard_size=shard_size, retry_failed=retry_failed, progress=progress)
+    finish(summary)
+
+
+@app.command("show")
+@handle_errors
+def show(
+    store: Annotated[Path, typer.Argument(help="A frames or flow store.")],
+    video_id: Annotated[str, typer.Argument(help="Video id inside the store.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="out.png (one row), out.gif or out.mp4 (animation).")],
+    max_frames: Annotated[int, _opt("--max-frames", "At most this many frames/fields (evenly spread).")] = 32,
+    max_flow: Annotated[Optional[float], _opt("--max-flow", "Speed (px) at the rim of the colour wheel (default: the largest shown).")] = None,
+) -> None:
+    """Frames beside colour-coded flow (Middlebury colour wheel, with a legend), as PNG, GIF or MP4."""
+    from vfx.flow.show import render
+
+    path = render(store, video_id, output, max_frames=max_frames, max_flow=max_flow)
+    typer.echo(f"wrote {path}")

@@ -1,0 +1,111 @@
+"""`extract_features`: the Python entry point behind `vfx features` (resolve, warn, run the stage)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import replace
+from pathlib import Path
+
+from vfx.engine import RunSummary, run_stage
+from vfx.engine.plan import DEFAULT_SHARD_SIZE
+from vfx.errors import UsageError
+from vfx.features.params import FeatureParams, ResolvedFeatures, resolve, warn_random_init
+from vfx.features.stage import FeaturesStage, check_devices
+from vfx.sources import VideoItem
+from vfx.store.layout import is_store
+
+
+def items_from_store(path: str | os.PathLike) -> list[VideoItem]:
+    """The done videos of a frames or flow store as items (ids, source paths, labels, splits, segments)."""
+    from vfx.store.reader import open_store
+
+    store = open_store(path)
+    try:
+        items = []
+        for video_id in store.video_ids():
+            a = store.attrs(video_id)
+            items.append(
+                VideoItem(
+                    video_id=video_id,
+                    path=str(a.get("source_path", "")),
+                    label=a.get("label"),
+                    split=a.get("split"),
+                    start_sec=a.get("start_sec"),
+                    end_sec=a.get("end_sec"),
+                )
+            )
+    finally:
+        store.close()
+    if not items:
+        raise UsageError(f"{path}: the store has no finished videos")
+    return items
+
+
+def load_feature_items(input_path: str | os.PathLike, params: FeatureParams, **source_kwargs) -> tuple[list[VideoItem], FeatureParams]:
+    """Items from INPUT: a video dataset (`vfx.sources.load_items`), or a frames / flow store, which then
+    also serves as `from_frames` / `from_flow` unless those are given."""
+    from vfx.sources import load_items
+    from vfx.store.layout import read_manifest
+
+    path = Path(input_path)
+    if is_store(path):
+        kind = read_manifest(path)["kind"]
+        if kind == "frames" and params.from_frames is None:
+            params = replace(params, from_frames=str(path))
+        elif kind == "flow" and params.from_flow is None:
+            params = replace(params, from_flow=str(path))
+        elif kind not in ("frames", "flow"):
+            raise UsageError(f"{path}: a {kind} store; features are computed from videos, frames or flow stores")
+        return items_from_store(path), params
+    return load_items(path, **source_kwargs), params
+
+
+def prepare_features(params: FeatureParams, *, engine: str = "ray", workers: int | None = None) -> ResolvedFeatures:
+    """Check inputs, devices, models and weights (nothing is written) and fill defaults: what a run will do."""
+    for label, path, kind in (("--from-frames", params.from_frames, "frames"), ("--from-flow", params.from_flow, "flow")):
+        if path is not None:
+            _check_input_store(label, path, kind)
+    if params.threads is None:
+        # CPU workers share the cores between them (one worker with all cores batches best on CPU).
+        cores = os.cpu_count() or 1
+        params = replace(params, threads=max(1, cores // (workers or 1)))
+    check_devices(params, engine)
+    return resolve(params)
+
+
+def extract_features(
+    items: list[VideoItem],
+    output: str | os.PathLike,
+    params: FeatureParams | ResolvedFeatures,
+    *,
+    engine: str = "ray",
+    workers: int | None = None,
+    address: str | None = None,
+    overwrite: bool = False,
+    shard_size: int = DEFAULT_SHARD_SIZE,
+    retry_failed: bool = False,
+    progress: bool = True,
+) -> RunSummary:
+    """Compute per-clip features of `items` into the features store at `output` (resuming earlier runs).
+
+    `params` may be the result of `prepare_features` (the CLI checks everything before it prints anything).
+    Models without weights raise a `RandomWeightsWarning`.
+    """
+    resolved = params if isinstance(params, ResolvedFeatures) else prepare_features(params, engine=engine, workers=workers)
+    warn_random_init(resolved)  # printed once to stderr by Python's default warning filter
+    stage = FeaturesStage(resolved)
+    return run_stage(
+        stage, items, output, engine=engine, workers=workers, address=address, overwrite=overwrite,
+        shard_size=shard_size, retry_failed=retry_failed, progress=progress,
+    )  # fmt: skip
+
+
+def _check_input_store(label: str, path: str, kind: str) -> None:
+    from vfx.store.layout import read_manifest
+
+    if not is_store(Path(path)):
+        raise UsageError(f"{label} {path}: not a vfx store (no vfx-store.json)")
+    found = read_manifest(Path(path))["kind"]
+    if found != kind:
+        hint = " (a flow model needs optical flow: make it with vfx extract-flow)" if kind == "flow" else ""
+        raise UsageError(f"{label} {path}: a {found} store, not {kind}{hint}")

@@ -1,0 +1,315 @@
+"""The flow stage: frames (decoded from videos, or read from a frames store) -> flow fields in a store.
+
+Per video, under `/videos/<video_id>/` (names the store reader relies on, see `Store.read_flow`):
+- `flow` uint8 or float16 [N, H, W, 2] (x, y), or for format "jpeg" `flow_jpeg` (2N grayscale JPEGs in the
+  order x0, y0, x1, y1, ...) with `flow_jpeg_offsets` int64 [2N+1];
+- `flow_pairs` int32 [N, 2]: source frame numbers of the two frames of each field (frame k and k + step
+  of the sequence the flow was computed on, as denseflow pairs them);
+- attributes `flow_format`, `bound`, `step`, `width`, `height`, `num_flows`, `backend`, `device`.
+The store's provenance holds the backend, all its parameters, the bound, step, size and format.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import cv2
+import numpy as np
+
+from vfx.errors import UsageError, VideoError
+from vfx.flow.params import TVL1_PRESETS, DISParams, FarnebackParams, TVL1Params
+from vfx.flow.quantize import FORMATS, encode_flow_jpeg, quantize
+from vfx.engine.stage import Stage, VideoOutput
+from vfx.image import Resize
+from vfx.sources import VideoItem
+
+BACKENDS = ("opencv", "torch", "farneback", "dis")
+TVL1_BACKENDS = ("opencv", "torch")
+DEVICES = ("auto", "cpu", "cuda")
+
+#: Frames decoded (or read from a frames store) per step of the stream.
+WINDOW = 32
+
+
+@dataclass(frozen=True)
+class FlowParams:
+    """Everything that decides the flow values, plus how they are computed (device, batch size)."""
+
+    backend: str = "opencv"
+    preset: str = "opencv"
+    tvl1: TVL1Params = field(default_factory=lambda: TVL1_PRESETS["opencv"])
+    farneback: FarnebackParams = field(default_factory=FarnebackParams)
+    dis: DISParams = field(default_factory=DISParams)
+    # Resize before flow, (width, height) or a short side; neither keeps the frames' size. Gray first, then
+    # cv2.resize INTER_LINEAR, which is what denseflow does.
+    size: tuple[int, int] | None = None
+    short_side: int | None = 256
+    step: int = 1
+    bound: float = 20.0
+    format: str = "uint8"
+    jpeg_quality: int = 95
+    device: str = "auto"
+    batch_size: int = 16
+    from_frames: str | None = None  # path of a frames store whose frames are the input
+
+    def __post_init__(self):
+        if self.backend not in BACKENDS:
+            raise UsageError(f"--backend must be one of {', '.join(BACKENDS)}, got {self.backend!r}")
+        if self.format not in FORMATS:
+            raise UsageError(f"--format must be one of {', '.join(FORMATS)}, got {self.format!r}")
+        if self.device not in DEVICES:
+            raise UsageError(f"--device must be one of {', '.join(DEVICES)}, got {self.device!r}")
+        if self.step < 1:
+            raise UsageError(f"--step must be >= 1, got {self.step}")
+        if not self.bound > 0:
+            raise UsageError(f"--bound must be > 0, got {self.bound}")
+        if self.batch_size < 1:
+            raise UsageError(f"--batch-size must be >= 1, got {self.batch_size}")
+        if not 1 <= self.jpeg_quality <= 100:
+            raise UsageError(f"JPEG quality must be in 1..100, got {self.jpeg_quality}")
+        if self.size is not None and self.short_side is not None:
+            raise UsageError("choose either --size or --short-side, not both")
+        if self.backend != "torch" and self.device == "cuda":
+            raise UsageError(f"--device cuda needs --backend torch ({self.backend} runs on the CPU)")
+
+    @property
+    def resize(self) -> Resize:
+        # Resize validates sizes; interpolation "linear" is cv2.INTER_LINEAR on the gray frames.
+        return Resize(short_side=self.short_side, size=self.size, interpolation="linear")
+
+    def provenance(self) -> dict[str, Any]:
+        """What the stored values depend on (device and batch size do not enter)."""
+        record: dict[str, Any] = {
+            "stage": "flow",
+            "backend": self.backend,
+            "algorithm": "tvl1" if self.backend in TVL1_BACKENDS else f"{self.backend} (not TV-L1)",
+            "size": list(self.size) if self.size else None,
+            "short_side": self.short_side,
+            "step": self.step,
+            "bound": float(self.bound),
+            "format": self.format,
+            "from_frames": self.from_frames,
+            "gray": "cv2.COLOR_RGB2GRAY, then resize (INTER_LINEAR)",
+        }
+        if self.format == "jpeg":
+            record["jpeg_quality"] = self.jpeg_quality
+        if self.backend in TVL1_BACKENDS:
+            record["preset"] = self.preset
+            record["tvl1"] = self.tvl1.to_dict()
+        elif self.backend == "farneback":
+            record["farneback"] = self.farneback.to_dict()
+        else:
+            record["dis"] = self.dis.to_dict()
+        return record
+
+
+def resolve_device(device: str) -> str:
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda" and not torch.cuda.is_available():
+        raise UsageError("--device cuda: no CUDA device is available to PyTorch")
+    return device
+
+
+def make_backend(params: FlowParams, device: str = "cpu"):
+    """The callable (frames0_bhw uint8, frames1_bhw uint8) -> float32 [B, H, W, 2] of `params.backend`."""
+    if params.backend == "opencv":
+        from vfx.flow.opencv_backend import OpenCVTVL1
+
+        return OpenCVTVL1(params.tvl1)
+    if params.backend == "farneback":
+        from vfx.flow.opencv_backend import Farneback
+
+        return Farneback(params.farneback)
+    if params.backend == "dis":
+        from vfx.flow.opencv_backend import DIS
+
+        return DIS(params.dis)
+    from vfx.flow.tvl1_torch import TVL1Torch
+
+    model = TVL1Torch(params.tvl1, device=device)
+
+    def run(frames0_bhw, frames1_bhw):
+        return model(frames0_bhw, frames1_bhw).cpu().numpy()
+
+    return run
+
+
+def to_gray(frames_thwc: np.ndarray) -> np.ndarray:
+    """RGB frames -> uint8 [T, H, W] gray with OpenCV's weights (what cv2-based flow tools feed TV-L1)."""
+    if frames_thwc.ndim == 3:
+        return frames_thwc
+    gray = np.empty(frames_thwc.shape[:3], np.uint8)
+    for i, frame in enumerate(frames_thwc):
+        cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY, dst=gray[i])
+    return gray
+
+
+def flow_stream(gray_chunks: Iterator[tuple[np.ndarray, np.ndarray]], backend, params: FlowParams
+                ) -> Iterator[dict[str, np.ndarray]]:
+    """Flow for consecutive chunks of (gray uint8 [T, H, W], source frame numbers [T]).
+
+    Pairs are (k, k + step) over the whole sequence; the last `step` frames of a chunk are carried into
+    the next one, so chunk borders change nothing. Yields dicts of arrays to append to the video's group.
+    """
+    step = params.step
+    carry_frames = np.zeros((0, 0, 0), np.uint8)
+    carry_index = np.zeros(0, np.int64)
+    jpeg_total = 0
+    for frames, index in gray_chunks:
+        frames = np.concatenate([carry_frames, frames]) if len(carry_frames) else frames
+        index = np.concatenate([carry_index, index])
+        n = len(frames) - step
+        for start in range(0, max(n, 0), params.batch_size):
+            stop = min(start + params.batch_size, n)
+            flow = backend(frames[start:stop], frames[start + step : stop + step])
+            pairs = np.stack([index[start:stop], index[start + step : stop + step]], axis=1).astype(np.int32)
+            chunk: dict[str, np.ndarray] = {"flow_pairs": pairs}
+            if params.format == "float16":
+                chunk["flow"] = flow.astype(np.float16)
+            elif params.format == "uint8":
+                chunk["flow"] = quantize(flow, params.bound)
+            else:
+                buffer, offsets = encode_flow_jpeg(flow, params.bound, params.jpeg_quality)
+                # Offsets are global to the video: shift by the bytes already written, and emit the leading
+                # 0 only once.
+                first = 0 if jpeg_total == 0 else 1
+                chunk["flow_jpeg"] = buffer
+                chunk["flow_jpeg_offsets"] = offsets[first:] + jpeg_total
+                jpeg_total += int(offsets[-1])
+            yield chunk
+        carry_frames = frames[-step:]
+        carry_index = index[-step:]
+
+
+class FlowStage(Stage):
+    kind = "flow"
+
+    def __init__(self, params: FlowParams = FlowParams()):
+        self.params = params
+        self._backend = None
+        self._device = "cpu"
+        self._stores: dict[str, Any] = {}
+
+    def provenance(self) -> dict[str, Any]:
+        return self.params.provenance()
+
+    def resources(self) -> dict[str, float]:
+        if self.params.backend == "torch" and resolve_device(self.params.device) == "cuda":
+            return {"num_cpus": 1, "num_gpus": 1}
+        return {"num_cpus": 1}
+
+    def setup(self) -> None:
+        import torch
+
+        # One worker per core: thread pools inside a worker would only oversubscribe the cores.
+        cv2.setNumThreads(1)
+        torch.set_num_threads(1)
+        self._device = resolve_device(self.params.device) if self.params.backend == "torch" else "cpu"
+        self._backend = make_backend(self.params, self._device)
+
+    def __getstate__(self):
+        return {"params": self.params, "_backend": None, "_device": "cpu", "_stores": {}}
+
+    def process(self, item: VideoItem) -> VideoOutput:
+        if self._backend is None:
+            self.setup()
+        p = self.params
+        if p.from_frames:
+            chunks, num_frames, size = self._from_store(item)
+        else:
+            chunks, num_frames, size = self._from_video(item)
+        if num_frames <= p.step:
+            raise VideoError(f"{item.path}: {num_frames} frame(s) selected, flow with step {p.step} needs at "
+                             f"least {p.step + 1}")
+        width, height = size
+        attrs = {
+            "flow_format": p.format,
+            "bound": float(p.bound),
+            "step": p.step,
+            "width": width,
+            "height": height,
+            "num_flows": num_frames - p.step,
+            "backend": p.backend,
+            "device": self._device,
+        }
+        return VideoOutput(attrs=attrs, stream=flow_stream(chunks, self._backend, p))
+
+    # -- inputs ---------------------------------------------------------------------------------------------
+    def _window(self) -> int:
+        # Whole batches per chunk (a GPU wants 64 pairs at once), yet bounded memory for long videos.
+        return max(WINDOW, self.params.batch_size + self.params.step)
+
+    def _from_video(self, item: VideoItem):
+        from vfx.decode import VideoFile
+        from vfx.sampling import Sampling, select_frames
+
+        video = VideoFile(item.path)
+        info = video.info
+        indices = select_frames(Sampling(), info.timestamps_sec, start_sec=item.start_sec, end_sec=item.end_sec,
+                                key=item.video_id)
+        resize = self.params.resize
+        size = resize.output_size(info.width, info.height)
+
+        def chunks():
+            start = 0
+            for raw in video.read(indices, window=self._window()):
+                gray = resize.apply(to_gray(raw))
+                yield gray, indices[start : start + len(gray)].astype(np.int64)
+                start += len(gray)
+            video.close()
+
+        return chunks(), len(indices), size
+
+    def _from_store(self, item: VideoItem):
+        from vfx import open_store
+
+        path = self.params.from_frames
+        if path not in self._stores:
+            self._stores[path] = open_store(path)
+        store = self._stores[path]
+        try:
+            frame_index = store.frame_index(item.video_id).astype(np.int64)
+            attrs = store.attrs(item.video_id)
+        except KeyError as exc:
+            raise VideoError(f"{path}: {exc.args[0] if exc.args else exc}") from None
+        resize = self.params.resize
+        size = resize.output_size(int(attrs["width"]), int(attrs["height"]))
+
+        def chunks():
+            window = self._window()
+            for start in range(0, len(frame_index), window):
+                stop = min(start + window, len(frame_index))
+                frames = store.read_frames(item.video_id, np.arange(start, stop))
+                yield resize.apply(to_gray(frames)), frame_index[start:stop]
+
+        return chunks(), len(frame_index), size
+
+
+def items_from_frames_store(path) -> list[VideoItem]:
+    """One item per done video of a frames store, keeping label, split and the original source path."""
+    from vfx import open_store
+
+    try:
+        store = open_store(path)
+    except (OSError, ValueError, KeyError) as exc:
+        raise UsageError(f"{path}: cannot open as a vfx store ({exc})") from None
+    if store.kind != "frames":
+        raise UsageError(f"{path}: --from-frames needs a frames store, this one holds {store.kind!r}")
+    items = []
+    for video_id in store.video_ids():
+        attrs = store.attrs(video_id)
+        items.append(VideoItem(
+            video_id=video_id,
+            path=str(attrs.get("source_path", path)),
+            label=None if attrs.get("label") is None else str(attrs["label"]),
+            split=None if attrs.get("split") is None else str(attrs["split"]),
+            start_sec=attrs.get("start_sec"),
+            end_sec=attrs.get("end_sec"),
+        ))
+    store.close()
+    return items

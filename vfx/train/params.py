@@ -1,0 +1,113 @@
+"""All parameters of a fusion training run, in one frozen dataclass saved with every checkpoint."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields, replace
+from typing import Any
+
+from vfx.errors import UsageError
+from vfx.train.data import DataConfig
+from vfx.train.model import ModelConfig
+
+OPTIMIZERS = ("sgd", "adamw")
+SCHEDULES = ("cosine", "step", "constant")
+
+
+@dataclass(frozen=True)
+class TrainParams:
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    frames: str | None = None
+    flow: str | None = None
+    features: tuple[str, ...] = ()
+    rgb_weights: str | None = None  # torchvision-style RGB ResNet weights: both backbones (flow: cross-modality)
+    # Checkpoints of earlier runs (e.g. the single-stream ones) whose backbones, and per-stream classifiers
+    # where this model has the same ones (late fusion, single streams), start this run: the paper fuses
+    # trained spatial and temporal networks and fine-tunes them (Sec. 3 and 4).
+    init_from: tuple[str, ...] = ()
+    epochs: int = 10
+    epoch_repeats: int = 1  # passes over the training videos per epoch (different segments and crops each)
+    batch_size: int = 8
+    optimizer: str = "sgd"
+    lr: float = 0.01
+    momentum: float = 0.9
+    weight_decay: float = 5e-4  # TSN's value
+    schedule: str = "cosine"
+    warmup_epochs: float = 0.0
+    step_epochs: tuple[int, ...] = ()  # schedule "step": multiply the rate by 0.1 at each of these epochs
+    grad_clip: float | None = 20.0  # max global gradient norm; TSN clips at 20 (tsn-pytorch main.py)
+    seed: int = 0
+    num_workers: int = 0
+    eval_every: int = 1  # epochs between held-out evaluations; 0: only after the last epoch
+    threads: int | None = None  # torch intra-op threads (None: torch's default); 1 is fastest on a busy machine
+
+    def __post_init__(self) -> None:
+        if self.optimizer not in OPTIMIZERS:
+            raise UsageError(f"unknown --optimizer {self.optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
+        if self.schedule not in SCHEDULES:
+            raise UsageError(f"unknown --schedule {self.schedule!r}; choose one of {', '.join(SCHEDULES)}")
+        if self.epochs < 1 or self.batch_size < 1 or self.epoch_repeats < 1:
+            raise UsageError("--epochs, --epoch-repeats and --batch-size must be at least 1")
+        if self.lr <= 0:
+            raise UsageError(f"--lr must be positive, got {self.lr}")
+        if self.grad_clip is not None and self.grad_clip <= 0:
+            raise UsageError(f"--grad-clip must be positive, got {self.grad_clip}")
+        if self.model.num_segments != self.data.num_segments or self.model.flow_length != self.data.flow_length:
+            raise UsageError("model and data disagree on the number of segments or the flow length")
+        if self.threads is not None and self.threads < 1:
+            raise UsageError(f"--threads must be at least 1, got {self.threads}")
+        if self.features and (self.frames or self.flow):
+            raise UsageError("give either --features stores or --frames/--flow stores, not both")
+
+    # Parameters that may differ between an interrupted run and its resumption.
+    RESUMABLE_CHANGES = ("epochs", "num_workers", "eval_every", "threads")
+
+    def to_dict(self) -> dict[str, Any]:
+        return json.loads(json.dumps(asdict(self)))
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TrainParams:
+        d = dict(d)
+        model = _build(ModelConfig, d.pop("model", {}))
+        data = _build(DataConfig, d.pop("data", {}))
+        return _build(cls, d, model=model, data=data)
+
+    def with_epochs(self, epochs: int) -> TrainParams:
+        return replace(self, epochs=epochs)
+
+
+def _build(kind, d: dict[str, Any], **extra):
+    """Rebuild a dataclass from JSON: lists back to tuples (nested for `feature_channels`)."""
+    known = {f.name for f in fields(kind)}
+    unknown = sorted(set(d) - known)
+    if unknown:
+        raise UsageError(f"unknown parameters {unknown} for {kind.__name__}")
+    values = {}
+    for k, v in d.items():
+        if isinstance(v, list):
+            v = tuple(tuple(x) if isinstance(x, list) else x for x in v)
+        values[k] = v
+    values.update(extra)
+    return kind(**values)
+
+
+def differences(a: TrainParams, b: TrainParams, ignore=()) -> list[str]:
+    """'name: a -> b' for every (nested) parameter that differs."""
+    out = []
+
+    def walk(x, y, prefix):
+        for key in sorted(set(x) | set(y)):
+            name = f"{prefix}{key}"
+            if name in ignore:
+                continue
+            if isinstance(x.get(key), dict) and isinstance(y.get(key), dict):
+                walk(x[key], y[key], name + ".")
+            elif x.get(key) != y.get(key):
+                out.append(f"{name}: {x.get(key)!r} -> {y.get(key)!r}")
+
+    walk(a.to_dict(), b.to_dict(), "")
+    return out
