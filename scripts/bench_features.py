@@ -43,9 +43,9 @@ def sample(name: str) -> Path:
 # ------------------------------------------------------------------------------------------------- speed
 
 SPEED_CASES = {
-    # model: (clip_len, stride) on bikes.mp4 (250 frames): 9 and 12 clips
-    "msnet_r50": (8, 30),
-    "i3d_rgb": (16, 20),
+    # model: (clip_len, stride) on bikes.mp4 (250 frames): 17 and 24 clips, about a minute of compute each
+    "msnet_r50": (8, 15),
+    "i3d_rgb": (16, 10),
 }
 
 

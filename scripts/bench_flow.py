@@ -18,10 +18,16 @@ Throughput, pairs/s on the same pairs, with the ratio to the baseline of its gro
 
 from __future__ import annotations
 
+import os
+
+# Before torch (and its OpenMP runtime) loads: threads that wait for work yield the core instead of
+# spinning. Measured here on a loaded 2-core machine, an elementwise op on 2 threads took 28 ms with
+# the default (spinning) policy against 12 ms passive and 15 ms on 1 thread.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 import argparse
 import importlib.util
 import multiprocessing as mp
-import os
 import shutil
 import sys
 import tempfile
@@ -90,7 +96,8 @@ def _direct_worker(args):
 
 def two_processes(f0, f1, params: TVL1Params) -> float:
     """Two independent processes, each running all pairs with direct cv2 (1 thread); total pairs/s."""
-    ctx = mp.get_context("fork")
+    # spawn, not fork: a child forked after OpenCV's thread pool ran (the 2-thread row) can hang in it.
+    ctx = mp.get_context("spawn")
     with ctx.Manager() as manager:
         barrier = manager.Barrier(2)
         t = time.perf_counter()
@@ -233,7 +240,10 @@ def main() -> None:
     parity = None
     warm_times = []
     for threads in (1, 2):
-        base = cv1 if threads == 1 else cv2t
+        # The machine's load drifts over a long run: measure the baseline again right before its rows.
+        _, t_base = run_direct(f0, f1, params, threads)
+        base = len(f0) / t_base
+        rows.append((f"direct cv2, {threads} thread(s), again before the torch rows", base, "baseline of the next rows"))
         for batch in (1, 16):
             rate, warm, flow = torch_throughput(f0, f1, params, "cpu", batch, threads)
             warm_times.append((threads, batch, warm))
@@ -259,6 +269,7 @@ def main() -> None:
     print(f"{'configuration'.ljust(width)}  {'pairs/s':>8}  ratio")
     for name, rate, ratio in rows:
         print(f"{name.ljust(width)}  {rate:8.3f}  {ratio}")
+    print(f"load average at the end: {os.getloadavg()[0]:.1f}")
     print()
     print("torch warm-up (compile or cache load), s: " + ", ".join(f"{t}T b{b}: {w:.0f}" for t, b, w in warm_times))
 

@@ -102,6 +102,11 @@ def test_fusion_starts_from_the_single_stream_runs(stores, tmp_path):
     for stream, run in (("rgb", rgb), ("flow", flow)):
         for key, value in run.model.state_dict().items():  # backbone and the stream's own classifier
             assert torch.equal(model.state_dict()[key], value), key
+    # Another temporal fusion: the backbones still load, the classifiers (other layers) start fresh.
+    late3d = replace(late, model=replace(late.model, temporal_fusion="conv3d"))
+    model3d, _ = build_model(late3d, build_datasets(late3d))
+    assert torch.equal(model3d.backbones["rgb"].conv1.weight, rgb.model.backbones["rgb"].conv1.weight)
+    assert model3d.head.temporal["rgb"].conv3d is not None
     conv = replace(late, model=replace(late.model, fusion="conv"))
     fused, _ = build_model(conv, build_datasets(conv))
     assert torch.equal(fused.backbones["flow"].conv1.weight, flow.model.backbones["flow"].conv1.weight)
@@ -205,6 +210,13 @@ def test_cli_usage_errors_exit_2_with_one_line(stores, tmp_path, extra, message)
     result = CliRunner().invoke(app, args + extra)
     assert result.exit_code == 2
     assert message in result.output
+
+
+def test_cuda_without_a_gpu_is_a_usage_error(stores, tmp_path):
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    with pytest.raises(UsageError, match="--device cuda: torch .* sees no CUDA GPU"):
+        train_fusion(tiny(stores, device="cuda"), tmp_path / "r", progress=False, log=lambda s: None)
 
 
 def test_cli_evaluate_rejects_a_file_that_is_not_a_checkpoint(tmp_path):

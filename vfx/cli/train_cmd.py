@@ -62,6 +62,7 @@ def train_fusion_cmd(
     grad_clip: Annotated[float, typer.Option("--grad-clip", help="Max gradient norm; 0 disables.")] = 20.0,
     seed: Annotated[int, typer.Option("--seed")] = 0,
     workers: Annotated[int, typer.Option("--workers", help="DataLoader worker processes.")] = 0,
+    device: Annotated[str, typer.Option("--device", help="cpu, cuda or auto (cuda when present).")] = "cpu",
     threads: Annotated[
         Optional[int], typer.Option("--threads", help="Torch CPU threads (default: torch's choice; 1 is fastest on a busy machine).")
     ] = None,
@@ -133,6 +134,7 @@ def train_fusion_cmd(
         seed=seed,
         num_workers=workers,
         threads=threads,
+        device=device,
         eval_every=eval_every,
     )
     try:
@@ -154,6 +156,7 @@ def evaluate_cmd(
     flow: Annotated[Optional[Path], typer.Option("--flow", help="Flow store (default: the one trained on).")] = None,
     features: Annotated[Optional[list[Path]], typer.Option("--features", help="Feature stores (feature mode).")] = None,
     metrics_json: Annotated[Optional[Path], typer.Option("--metrics-json", help="Also write the metrics as JSON.")] = None,
+    device: Annotated[Optional[str], typer.Option("--device", help="cpu, cuda or auto (default: the run's).")] = None,
     progress: Annotated[bool, typer.Option("--progress/--no-progress")] = True,
 ) -> None:
     """Print the held-out metrics of a trained fusion model."""
@@ -166,6 +169,7 @@ def evaluate_cmd(
         flow=str(flow) if flow else None,
         features=tuple(str(p) for p in features or ()),
         progress=progress,
+        device=device,
     )
     typer.echo(format_metrics(metrics))
     if metrics_json is not None:

@@ -1,8 +1,8 @@
 """Per-model input preparation: resize, crop views, and map pixel (or flow) values to the model's range.
 
 Order, as in the test pipelines of TSN / TSM / I3D feature extractors: resize the short side (256), map
-values, crop `crop_size` squares. Values are mapped on the whole resized frame before cropping because ten
-crops overlap and cover more pixels than the frame has.
+values, crop `crop_size` squares. Values are mapped once on the area all views cover (ten crops overlap and
+together cover the whole frame; a centre crop only itself), then the views are cut from it.
 
 Value mapping comes from the model's `InputSpec` (vfx/models/spec.py):
 - RGB: `[0, 255] -> value_range` linearly, then `(x - mean) / std`. I3D RGB: [-1, 1]
@@ -108,11 +108,15 @@ class ModelInput:
     flow: bool
 
     def __call__(self, frames_thwc: np.ndarray) -> np.ndarray:
-        x = self.value_map.apply(frames_thwc)
-        t, h, w, c = x.shape
+        t, h, w, c = frames_thwc.shape
         boxes = crop_boxes(h, w, self.size, self.crop)
+        # Map values only inside the area the views cover (a centre crop is 224x224 of a 256x340 frame).
+        y0, x0 = min(b[0] for b in boxes), min(b[1] for b in boxes)
+        y1, x1 = max(b[0] for b in boxes) + self.size, max(b[1] for b in boxes) + self.size
+        x = self.value_map.apply(frames_thwc[:, y0:y1, x0:x1])
         out = np.empty((t, len(boxes), c, self.size, self.size), np.float32)
         for v, (top, left, mirrored) in enumerate(boxes):
+            top, left = top - y0, left - x0
             view = x[:, top : top + self.size, left : left + self.size]
             if mirrored:
                 view = view[:, :, ::-1]

@@ -99,10 +99,12 @@ def build_model(params: TrainParams, datasets: Datasets, initialise: bool = True
 
 
 def init_from_runs(model: TwoStreamNet, checkpoints, classes) -> dict[str, str]:
-    """Copy backbones (and matching per-stream classifiers) from earlier runs' checkpoints, strictly.
+    """Copy backbones (and matching per-stream classifiers) from earlier runs' checkpoints.
 
-    For each stream the first checkpoint that has its backbone wins. Returns {module: checkpoint} of what
-    was loaded; a checkpoint that contributes nothing, or was trained on other classes, is an error.
+    For each stream the first checkpoint that has its backbone wins, loaded strictly. A per-stream classifier
+    (late fusion, single streams) is copied only when it has exactly this model's layers and shapes (same
+    temporal fusion); otherwise it keeps its fresh initialisation. Returns {module: checkpoint} of what was
+    loaded; a checkpoint that contributes nothing, or was trained on other classes, is an error.
     """
     loaded: dict[str, str] = {}
     targets = {f"backbones.{s}.": m for s, m in model.backbones.items()}
@@ -118,6 +120,8 @@ def init_from_runs(model: TwoStreamNet, checkpoints, classes) -> dict[str, str]:
             if prefix in loaded:
                 continue
             sub = {k[len(prefix):]: v for k, v in state["model"].items() if k.startswith(prefix)}
+            if prefix.startswith("head.") and not _same_layout(module, sub):
+                continue
             if sub:
                 check_and_load(module, sub, f"{path} ({prefix.rstrip('.')})")
                 loaded[prefix] = str(path)
@@ -125,6 +129,11 @@ def init_from_runs(model: TwoStreamNet, checkpoints, classes) -> dict[str, str]:
         if not used:
             raise UsageError(f"{path}: has no backbone or classifier this model can take (streams {list(model.cfg.streams)})")
     return {k.rstrip("."): v for k, v in loaded.items()}
+
+
+def _same_layout(module: torch.nn.Module, state: dict) -> bool:
+    own = module.state_dict()
+    return set(own) == set(state) and all(own[k].shape == state[k].shape for k in own)
 
 
 def make_optimizer(params: TrainParams, model: torch.nn.Module) -> torch.optim.Optimizer:
@@ -166,20 +175,30 @@ def _loader(dataset, params: TrainParams, *, shuffle: bool, epoch: int) -> DataL
     )
 
 
-def _inputs(batch: dict, streams) -> dict[str, torch.Tensor]:
-    return {s: batch[s] for s in streams}
+def _inputs(batch: dict, streams, device: torch.device) -> dict[str, torch.Tensor]:
+    return {s: batch[s].to(device) for s in streams}
+
+
+def resolve_device(name: str) -> torch.device:
+    """auto: CUDA when torch sees a GPU, else CPU. Determinism is promised on CPU only."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise UsageError(f"--device cuda: torch {torch.__version__} sees no CUDA GPU here; use --device cpu")
+    return torch.device(name)
 
 
 @torch.no_grad()
 def evaluate(model: TwoStreamNet, dataset, classes, params: TrainParams, progress: bool = False) -> dict:
     """Held-out metrics over `dataset` (centre segments and crops): one prediction per video."""
     model.eval()
+    device = next(model.parameters()).device
     all_scores, all_labels, total_loss = [], [], 0.0
     loader = _loader(dataset, params, shuffle=False, epoch=0)
     for batch in tqdm(loader, desc="evaluate", unit="batch", disable=not progress, leave=False):
-        logits = model(_inputs(batch, model.cfg.streams))
-        total_loss += float(fusion_loss(logits, batch["label"])) * len(batch["label"])
-        all_scores.append(fusion_scores(logits).numpy())
+        logits = model(_inputs(batch, model.cfg.streams, device))
+        total_loss += float(fusion_loss(logits, batch["label"].to(device))) * len(batch["label"])
+        all_scores.append(fusion_scores(logits).cpu().numpy())
         all_labels.append(batch["label"].numpy())
     scores_nc = np.concatenate(all_scores) if all_scores else np.zeros((0, len(classes)))
     labels_n = np.concatenate(all_labels) if all_labels else np.zeros(0, np.int64)
@@ -259,6 +278,8 @@ def train_fusion(
     datasets.train.repeats = params.epoch_repeats
     resuming = resume and ckpt_path.exists()
     model, params = build_model(params, datasets, initialise=not resuming)
+    device = resolve_device(params.device)
+    model.to(device)
     optimizer = make_optimizer(params, model)
     classes = datasets.classes
     history: list[dict] = []
@@ -297,8 +318,9 @@ def train_fusion(
             lr = learning_rate(params, step, steps_per_epoch)
             for group in optimizer.param_groups:
                 group["lr"] = lr
-            logits = model(_inputs(batch, params.model.streams))
-            loss = fusion_loss(logits, batch["label"])
+            labels = batch["label"].to(device)
+            logits = model(_inputs(batch, params.model.streams, device))
+            loss = fusion_loss(logits, labels)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if params.grad_clip is not None:
@@ -307,7 +329,7 @@ def train_fusion(
             n = len(batch["label"])
             seen += n
             loss_sum += float(loss.detach()) * n
-            correct += int((fusion_scores(logits).argmax(1) == batch["label"]).sum())
+            correct += int((fusion_scores(logits).argmax(1) == labels).sum())
             elapsed = time.perf_counter() - t0
             bar.set_postfix(loss=f"{loss_sum / seen:.3f}", lr=f"{lr:.2g}", videos_s=f"{seen / max(elapsed, 1e-9):.1f}")
             if callback is not None:
@@ -351,6 +373,7 @@ def evaluate_checkpoint(
     flow: str | None = None,
     features: tuple[str, ...] = (),
     progress: bool = True,
+    device: str | None = None,
 ) -> dict:
     """Held-out metrics of a saved run, on its own stores or on others given here (same classes)."""
     state = load_checkpoint(checkpoint)
@@ -368,4 +391,5 @@ def evaluate_checkpoint(
         )
     model = TwoStreamNet(params.model, len(state["classes"]))
     check_and_load(model, state["model"], str(checkpoint))
+    model.to(resolve_device(device or params.device))
     return evaluate(model, datasets.val, datasets.classes, params, progress=progress)

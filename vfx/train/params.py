@@ -40,6 +40,7 @@ class TrainParams:
     seed: int = 0
     num_workers: int = 0
     eval_every: int = 1  # epochs between held-out evaluations; 0: only after the last epoch
+    device: str = "cpu"  # cpu, cuda or auto (cuda when present); determinism is promised on CPU
     threads: int | None = None  # torch intra-op threads (None: torch's default); 1 is fastest on a busy machine
 
     def __post_init__(self) -> None:
@@ -55,13 +56,15 @@ class TrainParams:
             raise UsageError(f"--grad-clip must be positive, got {self.grad_clip}")
         if self.model.num_segments != self.data.num_segments or self.model.flow_length != self.data.flow_length:
             raise UsageError("model and data disagree on the number of segments or the flow length")
+        if self.device not in ("cpu", "cuda", "auto"):
+            raise UsageError(f"--device must be cpu, cuda or auto, got {self.device!r}")
         if self.threads is not None and self.threads < 1:
             raise UsageError(f"--threads must be at least 1, got {self.threads}")
         if self.features and (self.frames or self.flow):
             raise UsageError("give either --features stores or --frames/--flow stores, not both")
 
     # Parameters that may differ between an interrupted run and its resumption.
-    RESUMABLE_CHANGES = ("epochs", "num_workers", "eval_every", "threads")
+    RESUMABLE_CHANGES = ("epochs", "num_workers", "eval_every", "threads", "device")
 
     def to_dict(self) -> dict[str, Any]:
         return json.loads(json.dumps(asdict(self)))

@@ -1,9 +1,12 @@
 """A synthetic action dataset whose classes differ only by motion, written as real video files.
 
 Every video shows 1-3 textured rectangles over a textured static background. The textures, colours, sizes,
-positions and object count are drawn independently of the class, so a single frame says nothing about the
-label; only how the objects move does. Objects wrap around the frame edges (as on a torus), so their
-positions are uniformly spread at every time and a frame's layout does not betray the direction either.
+orientations, positions and object count are drawn independently of the class, so a single frame says
+nothing about the label; only how the objects move does. Objects wrap around the frame edges (as on a
+torus), so their positions are uniformly spread at every time and a frame's layout does not betray the
+direction either. Every object in every frame is resampled exactly once (one bilinear warp: rotation about
+its centre plus the sub-pixel part of its position, then an integer placement), whatever the class: a
+renderer that warped moving objects more often than still ones would leave a blur that tells the class.
 
 The classes are chosen to be invariant under a horizontal flip (the training augmentation flips RGB and
 negates flow x): "sideways" moves left or right at random, "spin" turns either way.
@@ -78,25 +81,42 @@ def _texture(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
 
 
 def _sprite(rng: np.random.Generator, side: int) -> tuple[np.ndarray, np.ndarray]:
-    """An object: texture [s, s, 3] float32 and its mask [s, s], a rectangle of random aspect (0.6-1).
+    """An object on a square canvas with room to rotate: texture [S, S, 3] float32 and mask [S, S], a
+    rectangle of side `side` and random aspect (0.6-1) in the middle.
 
     Rectangles, not discs: a spinning disc's outline does not move, and with a smooth texture its rotation
     is nearly invisible to optical flow, which would make "spin" ambiguous by construction.
     """
-    tex = _texture(rng, side, side).astype(np.float32)
-    mask = np.zeros((side, side), np.float32)
+    canvas = int(np.ceil(side * np.sqrt(2.0))) + 4
+    tex = _texture(rng, canvas, canvas).astype(np.float32)
+    mask = np.zeros((canvas, canvas), np.float32)
     short = max(2, int(round(side * rng.uniform(0.6, 1.0))))
-    lo = (side - short) // 2
+    y0, x0 = (canvas - short) // 2, (canvas - side) // 2
     if rng.random() < 0.5:
-        mask[lo : lo + short, :] = 1.0
+        mask[y0 : y0 + short, x0 : x0 + side] = 1.0
     else:
-        mask[:, lo : lo + short] = 1.0
+        mask[x0 : x0 + side, y0 : y0 + short] = 1.0
     return tex, mask
 
 
-def _translation(t: float, velocity: tuple[float, float]) -> np.ndarray:
-    """2x3 affine map moving an object from its frame-0 placement to its placement at frame t."""
-    return np.array([[1.0, 0.0, velocity[0] * t], [0.0, 1.0, velocity[1] * t]])
+def _draw(canvas_hwc, tex, mask, centre_xy, angle_deg) -> None:
+    """Alpha-composite the sprite, rotated about its centre by `angle_deg`, centred at `centre_xy`
+    (wrapping around the frame edges), with one bilinear resampling."""
+    h, w = canvas_hwc.shape[:2]
+    s = mask.shape[0]
+    top_left = np.array(centre_xy) - s / 2.0
+    whole = np.floor(top_left).astype(int)
+    frac = top_left - whole
+    m = cv2.getRotationMatrix2D((s / 2.0, s / 2.0), angle_deg, 1.0)
+    m[:, 2] += frac  # the sub-pixel part of the position, in the same warp
+    tex_t = cv2.warpAffine(tex, m, (s, s), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+    alpha = cv2.warpAffine(mask, m, (s, s), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)[..., None]
+    rows = (whole[1] + np.arange(s)) % h
+    cols = (whole[0] + np.arange(s)) % w
+    if s > h or s > w:  # a sprite larger than the frame would overlap itself after wrapping
+        raise UsageError(f"objects of {s} px do not fit a {w}x{h} frame; lower object_size_frac")
+    region = canvas_hwc[np.ix_(rows, cols)]
+    canvas_hwc[np.ix_(rows, cols)] = region * (1.0 - alpha) + tex_t * alpha
 
 
 def render_video(cls: str, rng: np.random.Generator, p: SyntheticParams) -> np.ndarray:
@@ -112,44 +132,21 @@ def render_video(cls: str, rng: np.random.Generator, p: SyntheticParams) -> np.n
         "spin": (0.0, 0.0),
         "still": (0.0, 0.0),
     }[cls]
-    omega = float(rng.uniform(*p.spin_deg)) * float(rng.choice([-1.0, 1.0]))
+    omega = float(rng.uniform(*p.spin_deg)) * float(rng.choice([-1.0, 1.0])) if cls == "spin" else 0.0
     objects = []
     for _ in range(n_objects):
         side = int(round(min(h, w) * rng.uniform(*p.object_size_frac)))
         tex, mask = _sprite(rng, side)
-        layer_tex = np.zeros((h, w, 3), np.float32)
-        layer_mask = np.zeros((h, w), np.float32)
-        layer_tex[:side, :side] = tex
-        layer_mask[:side, :side] = mask
-        # Place by a wrapped shift so the object may straddle an edge from the start.
-        shift = np.array([[1.0, 0.0, rng.uniform(0, w)], [0.0, 1.0, rng.uniform(0, h)]])
-        layer_tex = cv2.warpAffine(layer_tex, shift, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_WRAP)
-        layer_mask = cv2.warpAffine(layer_mask, shift, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_WRAP)
-        centre = (float(shift[0, 2] + side / 2) % w, float(shift[1, 2] + side / 2) % h)
-        objects.append((layer_tex, layer_mask, centre))
+        start = (float(rng.uniform(0, w)), float(rng.uniform(0, h)))
+        angle0 = float(rng.uniform(0.0, 360.0))
+        objects.append((tex, mask, start, angle0))
 
     frames = np.empty((p.num_frames, h, w, 3), np.uint8)
     for t in range(p.num_frames):
         canvas = background.copy()
-        for layer_tex, layer_mask, (cx, cy) in objects:
-            if cls == "spin":
-                # Rotate about the object's own centre: bring it to the frame centre first so that the
-                # rotation never wraps part of the object across an edge.
-                to_mid = np.array([[1.0, 0.0, w / 2 - cx], [0.0, 1.0, h / 2 - cy]])
-                tex_mid = cv2.warpAffine(layer_tex, to_mid, (w, h), borderMode=cv2.BORDER_WRAP)
-                mask_mid = cv2.warpAffine(layer_mask, to_mid, (w, h), borderMode=cv2.BORDER_WRAP)
-                rot = cv2.getRotationMatrix2D((w / 2, h / 2), omega * t, 1.0)
-                tex_rot = cv2.warpAffine(tex_mid, rot, (w, h), flags=cv2.INTER_LINEAR)
-                mask_rot = cv2.warpAffine(mask_mid, rot, (w, h), flags=cv2.INTER_LINEAR)
-                back = np.array([[1.0, 0.0, cx - w / 2], [0.0, 1.0, cy - h / 2]])
-                tex_t = cv2.warpAffine(tex_rot, back, (w, h), borderMode=cv2.BORDER_WRAP)
-                mask_t = cv2.warpAffine(mask_rot, back, (w, h), borderMode=cv2.BORDER_WRAP)
-            else:
-                m = _translation(t, velocity)
-                tex_t = cv2.warpAffine(layer_tex, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_WRAP)
-                mask_t = cv2.warpAffine(layer_mask, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_WRAP)
-            alpha = np.clip(mask_t, 0.0, 1.0)[..., None]
-            canvas = canvas * (1.0 - alpha) + tex_t * alpha
+        for tex, mask, (x0, y0), angle0 in objects:
+            centre = ((x0 + velocity[0] * t) % w, (y0 + velocity[1] * t) % h)
+            _draw(canvas, tex, mask, centre, angle0 + omega * t)
         canvas += rng.normal(0.0, p.noise_std, canvas.shape).astype(np.float32)
         frames[t] = np.clip(np.rint(canvas), 0, 255).astype(np.uint8)
     return frames
