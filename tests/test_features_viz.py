@@ -19,10 +19,10 @@ def test_flow_colours_follow_the_middlebury_wheel():
     colours = flow_to_colour(flow, max_magnitude=1.0)[0].tolist()
     assert colours[0] == [255, 255, 255]  # no motion: white
     assert colours[1] == [255, 0, 0]  # right: red
-    assert colours[2] == [0, 209, 255]  # left: cyan-blue, opposite hue
-    assert colours[3] == [255, 230, 0]  # down (image y grows downwards): yellow
+    assert colours[2] == [0, 208, 255]  # left: cyan-blue, opposite hue
+    assert colours[3] == [255, 229, 0]  # down (image y grows downwards): yellow
     assert colours[4] == [88, 0, 255]  # up: blue-violet
-    assert colours[5] == [255, 128, 128]  # half the magnitude: half-saturated red
+    assert colours[5] == [255, 127, 127]  # half the magnitude: half-saturated red
 
 
 def test_confidence_heat_runs_blue_to_red():
@@ -63,3 +63,11 @@ def test_render_maps_stored_by_a_features_run(tmp_path, samples):
     np.testing.assert_array_equal(image[:64, :64], resized[:, 7:71])
     with pytest.raises(UsageError, match="has 1 clips, no clip 3"):
         save_motion_figure(tmp_path / "ms", "carphone_pristine", out, clip=3)
+    # and through the command line: `vfx show` draws the same figure for a features store
+    from typer.testing import CliRunner
+
+    from vfx.cli import app
+
+    result = CliRunner().invoke(app, ["show", str(tmp_path / "ms"), "carphone_pristine", "-o", str(tmp_path / "show.png")])
+    assert result.exit_code == 0, result.stderr
+    np.testing.assert_array_equal(cv2.imread(str(tmp_path / "show.png")), cv2.imread(str(out)))

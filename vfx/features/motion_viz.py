@@ -2,9 +2,8 @@
 
 The Motion Squeeze paper (Kwon et al., ECCV 2020, Fig. 4-5) shows, per frame pair, the frame, the
 displacement map colour-coded as optical flow, and the confidence map. We do the same, one column per frame
-pair: the frame t, the displacement as flow colours (Baker et al., "A Database and Evaluation Methodology
-for Optical Flow", IJCV 2011: hue = direction, saturation = magnitude, on the Middlebury colour wheel)
-blended over it, the confidence as a heat map blended over it, and the displacement as arrows.
+pair: the frame t, the displacement as flow colours (the Middlebury coding of vfx/flow/colorwheel.py: hue =
+direction, saturation = magnitude) blended over it, the confidence as a heat map blended over it, and the displacement as arrows.
 
 Units: MSNet's displacement is in [-1, 1] where 1 is the correlation radius (7 cells of the layer2 grid,
 vfx/models/msnet.py); confidence is the top-1 correlation of L2-normalised features, in [0, 1].
@@ -19,37 +18,12 @@ import numpy as np
 
 from vfx.errors import UsageError
 
-# Middlebury colour wheel: number of hues between red-yellow-green-cyan-blue-magenta-red (Baker et al. 2011).
-_WHEEL_SEGMENTS = ((15, (255, 0, 0), (255, 255, 0)), (6, (255, 255, 0), (0, 255, 0)), (4, (0, 255, 0), (0, 255, 255)),
-                   (11, (0, 255, 255), (0, 0, 255)), (13, (0, 0, 255), (255, 0, 255)), (6, (255, 0, 255), (255, 0, 0)))  # fmt: skip
-
-
-def colour_wheel() -> np.ndarray:
-    """float32 [55, 3] RGB in [0, 1], the hues of the Middlebury flow colour coding."""
-    rows = []
-    for n, start, end in _WHEEL_SEGMENTS:
-        t = np.arange(n, dtype=np.float32)[:, None] / n
-        rows.append((np.array(start, np.float32) * (1 - t) + np.array(end, np.float32) * t) / 255.0)
-    return np.concatenate(rows)
-
-
 def flow_to_colour(flow_hw2: np.ndarray, max_magnitude: float | None = None) -> np.ndarray:
-    """uint8 RGB [h, w, 3]: direction as hue, magnitude (relative to `max_magnitude`) as saturation."""
-    flow = np.asarray(flow_hw2, np.float32)
-    u, v = flow[..., 0], flow[..., 1]
-    magnitude = np.hypot(u, v)
-    scale = float(max_magnitude) if max_magnitude else max(float(magnitude.max()), 1e-6)
-    radius = np.clip(magnitude / scale, 0.0, 1.0)
-    wheel = colour_wheel()
-    n = len(wheel)
-    angle = np.arctan2(-v, -u) / np.pi  # [-1, 1]
-    position = (angle + 1) / 2 * (n - 1)
-    k0 = np.floor(position).astype(np.int64) % n
-    k1 = (k0 + 1) % n
-    f = (position - np.floor(position))[..., None]
-    colour = (1 - f) * wheel[k0] + f * wheel[k1]
-    colour = 1 - radius[..., None] * (1 - colour)  # white at rest, full hue at max_magnitude
-    return np.clip(colour * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    """uint8 RGB [h, w, 3]: direction as hue, magnitude (relative to `max_magnitude`) as saturation; the
+    project's one Middlebury colour coding (vfx/flow/colorwheel.py), shared with `vfx show` of flow stores."""
+    from vfx.flow.colorwheel import flow_to_rgb
+
+    return flow_to_rgb(np.asarray(flow_hw2, np.float32), max_magnitude)
 
 
 def confidence_to_heat(conf_hw: np.ndarray) -> np.ndarray:

@@ -51,8 +51,13 @@ def render(store_path, video_id: str, output, *, max_frames: int = 32, max_flow:
             panels = list(store.read_frames(video_id, positions))
         elif store.kind == "flow":
             panels = _flow_panels(store, video_id, max_frames, max_flow)
+        elif store.kind == "features":
+            # MSNet displacement and confidence over the frames of the first clip (Motion Squeeze paper figures)
+            from vfx.features.motion_viz import render_motion
+
+            panels = [render_motion(store, video_id, clip=0)]
         else:
-            raise UsageError(f"{store_path}: vfx show reads frames and flow stores, not {store.kind!r}")
+            raise UsageError(f"{store_path}: vfx show reads frames, flow and features stores, not {store.kind!r}")
     if not panels:
         raise UsageError(f"{store_path}: video {video_id!r} has nothing to show")
     _write(panels, output)
