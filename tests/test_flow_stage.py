@@ -97,6 +97,11 @@ def test_from_frames_store_is_aligned_by_frame_index(videos, tmp_path):
     expected = quantize(OpenCVTVL1(FAST_PARAMS)(g[:-1], g[1:]), 20.0)
     assert np.array_equal(store.read_flow("a", dequantize=False), expected)
     assert store.attrs("a")["source_path"].endswith("a.mkv")
+    # the form, INPUT and --from-frames together: the same flow, for the videos of INPUT
+    both = tmp_path / "flow2"
+    result = run("extract-flow", folder, "--from-frames", frames, "-o", both, "--engine", "serial", "--no-progress", *FAST)
+    assert result.exit_code == 0, result.output
+    assert np.array_equal(vfx.open_store(both).read_flow("a", dequantize=False), expected)
 
 
 def test_formats_step_and_size(videos, tmp_path):
@@ -139,7 +144,7 @@ def test_torch_backend_through_the_stage(videos, tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--from-frames", "X", "IN"], "either INPUT"),
+    ([], "give INPUT (videos), --from-frames STORE, or both"),
     (["IN", "--backend", "nope"], "--backend must be one of"),
     (["IN", "--device", "cuda"], "--device cuda needs --backend torch"),
     (["IN", "--format", "png"], "--format must be one of"),

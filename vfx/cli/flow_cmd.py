@@ -75,8 +75,8 @@ def extract_flow(
     from vfx.image import parse_size
     from vfx.sources import load_items
 
-    if (input is None) == (from_frames is None):
-        raise UsageError("give either INPUT (videos) or --from-frames STORE, not both or neither")
+    if input is None and from_frames is None:
+        raise UsageError("give INPUT (videos), --from-frames STORE, or both")
     if size is not None and short_side is not None:
         raise UsageError("choose either --size or --short-side, not both")
     tvl1 = tvl1_preset(preset, tau=tau, lambda_=lambda_, theta=theta, nscales=nscales, warps=warps,
@@ -98,6 +98,12 @@ def extract_flow(
         raise UsageError("--gamma is only implemented by --backend opencv")
     if from_frames is not None:
         items = items_from_frames_store(from_frames)
+        if input is not None:
+            # INPUT names the dataset; flow is computed on the stored frames of those of its videos the store holds.
+            wanted = {item.video_id for item in load_items(input, dataset=dataset, split=split, root=root)}
+            items = [item for item in items if item.video_id in wanted]
+            if not items:
+                raise UsageError(f"{from_frames}: the frames store holds none of the videos of {input}")
     else:
         items = load_items(input, dataset=dataset, split=split, root=root)
     summary = run_stage(FlowStage(params), items, output, engine=engine, workers=workers, address=address,
