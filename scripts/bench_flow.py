@@ -114,18 +114,16 @@ def epe_stats(ref: np.ndarray, got: np.ndarray, border: int = 8) -> dict[str, fl
             "mean_inner": float(inner.mean())}
 
 
-def write_clips(f0, f1, folder: Path, pairs_per_clip: int = 4) -> int:
-    """FFV1 clips whose consecutive frames are the benchmark pairs' frames (gray stored as RGB)."""
+def write_clips(f0, f1, folder: Path) -> int:
+    """One FFV1 clip of two frames per benchmark pair (gray stored as RGB): the stage computes exactly the
+    pairs the other rows compute."""
     folder.mkdir(parents=True, exist_ok=True)
-    n = 0
-    for c in range(0, len(f0), pairs_per_clip):
+    for c in range(len(f0)):
         writer = cv2.VideoWriter(str(folder / f"clip{c:03d}.mkv"), cv2.VideoWriter_fourcc(*"FFV1"), 25, SIZE)
-        frames = [f0[c]] + [f1[i] for i in range(c, min(c + pairs_per_clip, len(f0)))]
-        for g in frames:
+        for g in (f0[c], f1[c]):
             writer.write(cv2.cvtColor(g, cv2.COLOR_GRAY2BGR))
         writer.release()
-        n += len(frames) - 1
-    return n
+    return len(f0)
 
 
 def write_tiny_clips(folder: Path, count: int) -> None:
@@ -182,6 +180,7 @@ def main() -> None:
     ap.add_argument("--pairs", type=int, default=16)
     ap.add_argument("--preset", default="opencv", choices=sorted(TVL1_PRESETS))
     ap.add_argument("--skip-stage", action="store_true", help="skip the Ray worker rows")
+    ap.add_argument("--only-stage", action="store_true", help="only the cv2 baselines and the Ray worker rows")
     args = ap.parse_args()
     # Ray starts its workers at niceness 15 (its `worker_niceness` default). Run every other row at the
     # same niceness, so that on a machine that is also busy with other work the rows compare like with like.
@@ -239,7 +238,7 @@ def main() -> None:
 
     parity = None
     warm_times = []
-    for threads in (1, 2):
+    for threads in (() if args.only_stage else (1, 2)):
         # The machine's load drifts over a long run: measure the baseline again right before its rows.
         _, t_base = run_direct(f0, f1, params, threads)
         base = len(f0) / t_base
@@ -254,7 +253,7 @@ def main() -> None:
                 parity = epe_stats(ref1, flow)
     import torch
 
-    if torch.cuda.is_available():
+    if torch.cuda.is_available() and not args.only_stage:
         for batch in (1, 16, 64):
             rate, warm, flow = torch_throughput(np.tile(f0, (max(1, batch // len(f0)), 1, 1)),
                                                 np.tile(f1, (max(1, batch // len(f1)), 1, 1)),
@@ -263,7 +262,8 @@ def main() -> None:
 
     print()
     print(f"parity, opencv backend vs direct cv2: {'bit-exact' if exact else 'DIFFERENT'}")
-    print("parity, torch vs opencv (EPE px): " + ", ".join(f"{k} {v:.4f}" for k, v in parity.items()))
+    if parity is not None:
+        print("parity, torch vs opencv (EPE px): " + ", ".join(f"{k} {v:.4f}" for k, v in parity.items()))
     print()
     width = max(len(r[0]) for r in rows)
     print(f"{'configuration'.ljust(width)}  {'pairs/s':>8}  ratio")
