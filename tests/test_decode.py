@@ -74,3 +74,53 @@ def test_read_by_timestamps(tmp_path):
     with VideoFile(str(path)) as video:
         got = np.concatenate(list(video.read_times([0.0, 0.05, 0.1, 0.349, 0.35, 5.0])))
     np.testing.assert_array_equal(got, frames[[0, 0, 1, 3, 3, 9]])
+
+
+def _decord_frames(path, indices):
+    import decord
+
+    reader = decord.VideoReader(str(path), ctx=decord.cpu(0), num_threads=1)
+    return reader.get_batch([int(i) for i in indices]).asnumpy()
+
+
+@pytest.mark.parametrize("name", ["bikes", "bigbuckbunny", "carphone_pristine"])
+def test_front_to_back_reads_match_decord_pixel_for_pixel(samples, name):
+    """Dense reads go through the sequential capture (no decode-ahead); the pixels are decord's."""
+    path = samples[name]
+    with VideoFile(str(path)) as video:
+        n = min(video.info.num_frames, 80)
+        dense = np.concatenate(list(video.read(np.arange(n), window=32)))
+        assert video._stream is not None and video._stream.next_index == n  # the capture delivered them
+    np.testing.assert_array_equal(dense, _decord_frames(path, np.arange(n)))
+    # sparse ascending (TSN segments), then backwards: seeks and restarts still give decord's frames
+    picks = np.array([3, 40, 41, 99, 7, 0, 119])
+    with VideoFile(str(path)) as video:
+        got = np.concatenate([np.concatenate(list(video.read(picks[:4]))), np.concatenate(list(video.read(picks[4:])))])
+    np.testing.assert_array_equal(got, _decord_frames(path, picks))
+
+
+def test_variable_frame_rate_dense_read_keeps_decord_numbering(tmp_path):
+    from videos import grey_level_frame_numbers, write_vfr_video
+
+    times = [0.0, 0.04, 0.08, 0.3, 0.34, 0.9, 0.94, 1.5]
+    path = write_vfr_video(tmp_path / "vfr.mp4", times)
+    with VideoFile(str(path)) as video:
+        frames = np.concatenate(list(video.read(np.arange(len(times)), window=3)))
+        assert video._stream is not None
+    np.testing.assert_array_equal(grey_level_frame_numbers(frames), np.arange(len(times)))
+    np.testing.assert_array_equal(frames, _decord_frames(path, np.arange(len(times))))
+
+
+def test_capture_that_disagrees_with_decord_hands_over_to_decord(tmp_path):
+    """A frame the capture delivers at another time than decord's index says: decord reads from then on."""
+    import dataclasses
+
+    frames = pattern_frames(40, seed=5, dx=2)
+    path = write_video(tmp_path / "v.mkv", frames)
+    with VideoFile(str(path)) as video:
+        shifted = video.info.timestamps_sec.copy()
+        shifted[20:] += 0.03  # from frame 20 on, most of a frame later than the file says
+        video.info = dataclasses.replace(video.info, timestamps_sec=shifted)
+        got = np.concatenate(list(video.read(np.arange(40), window=8)))
+        assert video._stream is None and not video._stream_usable
+    np.testing.assert_array_equal(got, frames)

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -72,7 +71,6 @@ class FeaturesStage(Stage):
             torch.set_num_threads(p.threads)
         # Resizing runs in the prefetch thread next to torch's threads: OpenCV's own pool would oversubscribe.
         cv2.setNumThreads(1)
-        limit_malloc_arenas(1)
         if p.gpus_per_worker > 0 and torch.cuda.is_available():
             self.device = "cuda"
         elif p.gpus_per_worker > 0:
@@ -216,30 +214,6 @@ class FeaturesStage(Stage):
         if p.spatial.crop_reduce == "keep" and p.spatial.num_views > 1:
             out["crop_features"] = all_views.cpu().numpy().astype(dtype)
         return out
-
-
-def limit_malloc_arenas(count: int) -> bool:
-    """Cap glibc's malloc arenas (mallopt M_ARENA_MAX) for threads that start after this call.
-
-    Decoding (decord's decoder thread, the prefetch thread) next to torch's threads otherwise spreads frame
-    buffers over many 64 MB arenas that stay resident: measured on a 10-minute 640x272 video with 16-frame
-    clips, peak RSS went from 2.0-3.8 GB (growing with the video's length) to 0.9 GB with one arena
-    (scripts/bench_features.py). Returns False where there is no glibc (the call is then skipped).
-    """
-    import ctypes
-    import ctypes.util
-
-    name = ctypes.util.find_library("c")
-    if sys.platform != "linux" or not name:
-        return False
-    try:
-        libc = ctypes.CDLL(name)
-        return bool(libc.mallopt(_M_ARENA_MAX, int(count)))
-    except (OSError, AttributeError):
-        return False
-
-
-_M_ARENA_MAX = -8  # glibc malloc.h
 
 
 def check_devices(params, engine: str) -> None:
