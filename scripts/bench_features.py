@@ -5,7 +5,7 @@
     python scripts/bench_features.py --part memory
 
 Speed: for msnet_r50 (8-frame clips) and i3d_rgb (16-frame clips), at the default 256 short side / 224 crop,
-the end-to-end run (decode bikes.mp4 with decord, resize, crop, normalise, batch, forward, write the store;
+the end-to-end run (decode bikes.mp4 front to back, resize, crop, normalise, batch, forward, write the store;
 serial engine, so no Ray start-up in the number) against the model's forward pass alone on inputs already in
 memory, with the same batch size and the same torch threads. Both are measured alternately in the same run
 (`--repeats` times) so that load from other processes hits both alike; the table shows the best of each.

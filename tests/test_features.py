@@ -251,8 +251,13 @@ def i3d_store(carphone, i3d_weights, tmp_path_factory):
     return path
 
 
-def expected_i3d_features(path, clip_first, weights, clip_len=8, short_side=40, crop=32):
-    """What the stored feature of one clip must be, computed independently: decode, resize, crop, scale."""
+def i3d_values(x):
+    return x / 255.0 * 2 - 1  # pytorch-i3d: [0, 255] -> [-1, 1]
+
+
+def expected_features(path, clip_first, weights, name="i3d_rgb", to_values=i3d_values, clip_len=8, short_side=40,
+                      crop=32, **model_kwargs):
+    """What the stored feature of one clip must be, computed independently: decode, resize, crop, map values."""
     from vfx.models import create_model
 
     frames = read_frames(str(path), np.arange(clip_first, clip_first + clip_len))
@@ -260,9 +265,9 @@ def expected_i3d_features(path, clip_first, weights, clip_len=8, short_side=40, 
     new_w, new_h = (round(w * short_side / h / 2) * 2, short_side) if w >= h else (short_side, round(h * short_side / w / 2) * 2)
     resized = np.stack([cv2.resize(f, (new_w, new_h), interpolation=cv2.INTER_LINEAR) for f in frames])
     top, left = (new_h - crop) // 2, (new_w - crop) // 2
-    x = resized[:, top : top + crop, left : left + crop].astype(np.float32) / 255.0 * 2 - 1
+    x = to_values(resized[:, top : top + crop, left : left + crop].astype(np.float32)).astype(np.float32)
     x = torch.from_numpy(x).permute(3, 0, 1, 2)[None]
-    model = create_model("i3d_rgb", weights=weights)
+    model = create_model(name, weights=weights, **model_kwargs)
     with torch.inference_mode():
         return model.forward_features(x)[0].numpy()
 
@@ -281,7 +286,26 @@ def test_i3d_store_shapes_alignment_and_values(i3d_store, carphone, i3d_weights)
     attrs = store.attrs(vid)
     assert attrs["models"] == ["i3d_rgb"] and attrs["feature_dims"] == [1024] and attrs["padded"] is False
     assert attrs["device"] == "cpu" and attrs["views"] == 1
-    np.testing.assert_allclose(feats[1], expected_i3d_features(carphone[0].path, 40, i3d_weights), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(feats[1], expected_features(carphone[0].path, 40, i3d_weights), rtol=1e-4, atol=1e-5)
+
+
+def test_corrnet_features_end_to_end(carphone, tmp_path):
+    """CorrNet (R(2+1)D + correlation) from a checkpoint: its own value range, 2048-d, clip by clip."""
+    weights = save_seeded_weights("corrnet_26", tmp_path / "corrnet.pt", seed=2, num_frames=8)
+    params = tiny_params(ModelChoice.of("corrnet_26", weights, num_frames=8))
+    summary = extract_features(carphone, tmp_path / "store", params, engine="serial", progress=False)
+    assert summary.ok, summary.failures
+    store = vfx.open_store(tmp_path / "store")
+    vid = carphone[0].video_id
+    feats = store.read_features(vid)
+    assert feats.shape == (3, 2048) and store.clip_frames(vid).tolist() == [[0, 7], [40, 47], [80, 87]]
+    assert store.params["models"][0]["value_mapping"].endswith("mean=[0.45, 0.45, 0.45] std=[0.225, 0.225, 0.225]")
+
+    def corrnet_values(x):
+        return (x / 255.0 - 0.45) / 0.225
+
+    want = expected_features(carphone[0].path, 80, weights, "corrnet_26", corrnet_values, num_frames=8)
+    np.testing.assert_allclose(feats[2], want, rtol=1e-4, atol=1e-5)
 
 
 def test_store_records_provenance(i3d_store, i3d_weights):
