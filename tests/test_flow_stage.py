@@ -177,6 +177,10 @@ def test_show_flow_and_frames_stores(videos, tmp_path):
         assert (tmp_path / name).stat().st_size > 1000
     png = cv2.imread(str(tmp_path / "out.png"))
     assert png.shape[1] == 2 * 96  # frame beside flow
+    ok, gif = cv2.imreadanimation(str(tmp_path / "out.gif"))  # written by OpenCV itself: no Pillow needed
+    mp4 = cv2.VideoCapture(str(tmp_path / "out.mp4"))
+    assert ok and len(gif.frames) == int(mp4.get(cv2.CAP_PROP_FRAME_COUNT)) > 1
+    assert gif.frames[0].shape[:2] == (png.shape[0] // min(4, len(gif.frames)), 2 * 96)
     assert run("show", tmp_path / "fr", "b", "-o", tmp_path / "frames.png").exit_code == 0
     assert cv2.imread(str(tmp_path / "frames.png")).shape[1] == 96
     bad = runner.invoke(app, ["show", str(tmp_path / "f"), "zzz", "-o", str(tmp_path / "x.png")])
