@@ -79,3 +79,20 @@ class NeedsGpu(Crashy):
 def test_more_gpus_per_worker_than_the_cluster_has_is_a_usage_error(ray_local, tmp_path):
     with pytest.raises(UsageError, match="needs 2 GPU but the Ray cluster has 1"):
         run_stage(NeedsGpu(str(tmp_path), "", ""), [VideoItem("v0", "/x.mp4")], tmp_path / "s", progress=False)
+
+
+def test_embedded_cluster_workers_run_at_normal_priority():
+    """Ray's default nice 15 would hand the cores to any other process; vfx's workers do the whole job."""
+    import subprocess
+
+    code = (
+        "import os, ray\n"
+        "from vfx.engine.driver import init_ray\n"
+        "assert init_ray(None, num_cpus=1)\n"
+        "print('nice', ray.get(ray.remote(lambda: os.nice(0)).remote()), os.nice(0))\n"
+        "ray.shutdown()\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    worker, driver = result.stdout.split()[-2:]
+    assert worker == driver

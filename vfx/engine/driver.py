@@ -193,7 +193,9 @@ def init_ray(address: str | None, num_cpus: int | None = None) -> bool:
     address = address or os.environ.get("RAY_ADDRESS") or "local"
     kwargs: dict[str, Any] = {"logging_level": logging.WARNING, "log_to_driver": False}
     if address == "local":
-        kwargs.update(include_dashboard=False, num_cpus=num_cpus)
+        # Ray starts workers at nice 15, as if they were background help; here they do the whole job (the
+        # driver only waits), so on a shared machine they would yield the cores to every other process.
+        kwargs.update(include_dashboard=False, num_cpus=num_cpus, _system_config={"worker_niceness": 0})
     _check_reachable(address)
     try:
         ray.init(address=address, **kwargs)
