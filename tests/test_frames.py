@@ -110,3 +110,28 @@ def test_fixed_fps_sampling_follows_timestamps_of_a_variable_frame_rate_file(tmp
     np.testing.assert_array_equal(out.datasets["frame_index"], [0, 1, 2, 3, 4, 5, 10])
     np.testing.assert_array_equal(grey_level_frame_numbers(data["frames"]), [0, 1, 2, 3, 4, 5, 10])
     np.testing.assert_allclose(out.datasets["timestamp_sec"], [0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6], atol=2e-3)
+
+
+@pytest.mark.parametrize("name", ["bikes", "bigbuckbunny"])
+@pytest.mark.parametrize("decoder_path", ["capture", "decord"])
+def test_default_frames_are_bilinear_resized_q95_jpegs_byte_for_byte(samples, name, decoder_path, monkeypatch):
+    """The default store holds what denseflow-style extraction gives: decode, OpenCV bilinear to short side 256,
+    JPEG q95; byte-identical to that pipeline run by hand on decord's frames, whichever decoder path vfx took."""
+    import cv2
+
+    import vfx.decode
+    from vfx.decode import read_frames
+
+    if decoder_path == "decord":
+        monkeypatch.setattr(vfx.decode, "MAX_SEQUENTIAL_GAP", -1)  # every read seeks with decord
+    item = VideoItem(name, str(samples[name]))
+    out, data = _run(FramesStage(FrameParams(sampling=Sampling(mode="every", every=3)), window=16), item)
+    indices = out.datasets["frame_index"][:40]
+    source = read_frames(str(samples[name]), indices)
+    width, height = Resize(short_side=256).output_size(source.shape[2], source.shape[1])
+    assert (out.attrs["width"], out.attrs["height"]) == (width, height)
+    for k, frame in enumerate(source):
+        small = cv2.resize(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR), (width, height), interpolation=cv2.INTER_LINEAR)
+        want = cv2.imencode(".jpg", small, [cv2.IMWRITE_JPEG_QUALITY, 95])[1].tobytes()
+        got = data["jpeg"][data["jpeg_offsets"][k] : data["jpeg_offsets"][k + 1]].tobytes()
+        assert got == want, (name, int(indices[k]))

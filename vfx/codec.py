@@ -15,13 +15,14 @@ import numpy as np
 from vfx.errors import VideoError
 
 
-def encode_jpegs(frames: np.ndarray, quality: int = 95) -> tuple[np.ndarray, np.ndarray]:
-    """Encode uint8 frames ([T, H, W, 3] RGB, or [T, H, W] gray) -> (buffer uint8 [B], offsets int64 [T+1])."""
+def encode_jpegs(frames: np.ndarray, quality: int = 95, order: str = "rgb") -> tuple[np.ndarray, np.ndarray]:
+    """Encode uint8 frames ([T, H, W, 3] in channel `order`, or [T, H, W] gray) -> (buffer uint8 [B], offsets
+    int64 [T+1])."""
     params = [cv2.IMWRITE_JPEG_QUALITY, int(quality)]
     encoded = []
     for frame in frames:
-        # OpenCV encodes BGR; swap once here so the stored JPEGs decode to the right colours anywhere.
-        image = cv2.cvtColor(frame, cv2.COLOR_RGB2BGR) if frame.ndim == 3 else frame
+        # OpenCV encodes BGR; swap RGB here so the stored JPEGs decode to the right colours anywhere.
+        image = cv2.cvtColor(frame, cv2.COLOR_RGB2BGR) if frame.ndim == 3 and order == "rgb" else frame
         ok, buf = cv2.imencode(".jpg", image, params)
         if not ok:
             raise VideoError(f"JPEG encoding failed for a frame of shape {frame.shape}")

@@ -146,28 +146,40 @@ class VideoFile:
         self._reader = scaled
         self._scaled = True
 
-    def read(self, indices: np.ndarray, window: int = DEFAULT_WINDOW) -> Iterator[np.ndarray]:
-        """Yield uint8 RGB `frames_thwc` chunks of at most `window` frames, in the order of `indices`."""
+    def read(self, indices: np.ndarray, window: int = DEFAULT_WINDOW, order: str = "rgb") -> Iterator[np.ndarray]:
+        """Yield uint8 `frames_thwc` chunks of at most `window` frames, in the order of `indices`.
+
+        `order="bgr"` gives OpenCV's channel order, for callers that hand the frames straight to OpenCV (JPEG
+        encoding): the sequential capture then skips two colour conversions per frame.
+        """
         import decord
 
+        if order not in ("rgb", "bgr"):
+            raise ValueError(f"order must be 'rgb' or 'bgr', got {order!r}")
         indices = np.asarray(indices, dtype=np.int64)
         if indices.size and (indices.min() < 0 or indices.max() >= self.info.num_frames):
             raise VideoError(f"{self.path}: frame index out of range [0, {self.info.num_frames})")
         for start in range(0, len(indices), window):
             chunk = indices[start : start + window]
-            frames = self._read_sequential(chunk)
+            frames = self._read_sequential(chunk, order)
             if frames is not None:
                 yield frames
                 continue
             try:
-                yield self._reader.get_batch(chunk.tolist()).asnumpy()
+                frames = self._reader.get_batch(chunk.tolist()).asnumpy()
             except decord.DECORDError as exc:
                 raise VideoError(
                     f"{self.path}: decoding failed near frame {int(chunk[0])} ({_first_line(exc)}); "
                     "the file is probably truncated or corrupt"
                 ) from None
+            if order == "bgr":
+                import cv2
 
-    def _read_sequential(self, chunk: np.ndarray) -> np.ndarray | None:
+                for frame in frames:
+                    cv2.cvtColor(frame, cv2.COLOR_RGB2BGR, dst=frame)
+            yield frames
+
+    def _read_sequential(self, chunk: np.ndarray, order: str) -> np.ndarray | None:
         """`chunk` from the sequential capture, or None where decord must read it (see the module doc)."""
         if self._scaled or not self._stream_usable or chunk.size == 0 or np.any(np.diff(chunk) <= 0):
             return None
@@ -177,11 +189,11 @@ class VideoFile:
             if int(chunk[0]) > MAX_SEQUENTIAL_GAP:  # reaching it would decode the whole start of the file
                 self._stream = None
                 return None
-            self._stream = _SequentialCapture(self.path, self.info)
+            self._stream = _SequentialCapture(self.path, self.info, self._num_threads)
         if int(chunk[0]) - self._stream.next_index > MAX_SEQUENTIAL_GAP:
             return None
         try:
-            return self._stream.read(chunk)
+            return self._stream.read(chunk, order)
         except _CaptureDisagrees:
             self._stream.close()
             self._stream, self._stream_usable = None, False
@@ -213,11 +225,12 @@ class _CaptureDisagrees(Exception):
 class _SequentialCapture:
     """OpenCV's FFmpeg capture read front to back; `next_index` is the frame the next grab delivers."""
 
-    def __init__(self, path: str, info: VideoInfo):
+    def __init__(self, path: str, info: VideoInfo, num_threads: int = 1):
         import cv2
 
         self._cv2 = cv2
-        self._cap = cv2.VideoCapture(path, cv2.CAP_FFMPEG)
+        # Stages run one worker per core, so one decoding thread each (FFmpeg's default is one per core).
+        self._cap = cv2.VideoCapture(path, cv2.CAP_FFMPEG, [cv2.CAP_PROP_N_THREADS, int(num_threads)])
         if not self._cap.isOpened():
             raise _CaptureDisagrees(path)
         self._info = info
@@ -227,7 +240,7 @@ class _SequentialCapture:
         gaps = np.diff(info.timestamps_sec)
         self._tolerance = 0.5 * float(gaps.min()) if gaps.size and gaps.min() > 0 else 1e-3
 
-    def read(self, chunk: np.ndarray) -> np.ndarray:
+    def read(self, chunk: np.ndarray, order: str = "rgb") -> np.ndarray:
         cv2, cap, info = self._cv2, self._cap, self._info
         out = np.empty((len(chunk), info.height, info.width, 3), np.uint8)
         for k, index in enumerate(chunk.tolist()):
@@ -237,10 +250,13 @@ class _SequentialCapture:
                 self.next_index += 1
             if abs(cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0 - info.timestamps_sec[index]) > self._tolerance:
                 raise _CaptureDisagrees(f"frame {index} is at another time")
-            ok, bgr = cap.retrieve()
+            ok, bgr = cap.retrieve(out[k])  # converted straight into the output
             if not ok or bgr is None or bgr.shape != out.shape[1:]:
                 raise _CaptureDisagrees(f"frame {index} did not decode to {out.shape[1:]}")
-            cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB, dst=out[k])
+            if not np.shares_memory(bgr, out):
+                out[k] = bgr
+            if order == "rgb":
+                cv2.cvtColor(out[k], cv2.COLOR_BGR2RGB, dst=out[k])
         return out
 
     def close(self) -> None:

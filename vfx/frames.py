@@ -91,14 +91,16 @@ class FramesStage(Stage):
     def _frames(self, video: VideoFile, indices: np.ndarray) -> Iterator[dict[str, np.ndarray]]:
         p = self.params
         total = 0
-        for raw in video.read(indices, window=self.window):
+        # JPEG frames stay in OpenCV's BGR order from the decoder to the encoder (no colour swaps).
+        order = "rgb" if p.format == "raw" else "bgr"
+        for raw in video.read(indices, window=self.window, order=order):
             frames = p.resize.apply(raw)
             if p.crop is not None:
                 frames = center_crop(frames, *p.crop)
             if p.format == "raw":
                 yield {"frames": np.ascontiguousarray(frames)}
                 continue
-            buffer, offsets = encode_jpegs(frames, p.quality)
+            buffer, offsets = encode_jpegs(frames, p.quality, order)
             # Offsets are global to the video's buffer: shift this window's by the bytes already written,
             # and emit the leading 0 only with the first window.
             first = 0 if total == 0 else 1

@@ -9,8 +9,8 @@ import numpy as np
 
 from vfx.errors import UsageError
 
-# "decoder": let decord/FFmpeg scale while decoding (bicubic swscale, as `ffmpeg -vf scale`; fastest). Frames
-# already in memory are then resized with OpenCV's bicubic, the closest match (mean difference < 1 grey level).
+# "decoder": let decord/FFmpeg scale while decoding (bicubic swscale, as `ffmpeg -vf scale`). Frames already in
+# memory are then resized with OpenCV's bicubic, the closest match (mean difference < 1 grey level).
 _INTERPOLATION = {"decoder": cv2.INTER_CUBIC, "linear": cv2.INTER_LINEAR, "area": cv2.INTER_AREA,
                   "cubic": cv2.INTER_CUBIC}
 
@@ -22,14 +22,16 @@ class Resize:
     `short_side`: scale so the shorter side has this length (aspect kept; sizes rounded to even numbers, as
     ffmpeg's `scale=-2:N` does, so that codecs and 2x2 pyramids never meet odd sizes). `size`: exact
     (width, height), e.g. (340, 256) as TSN does. Neither: keep the source size. Downscaling only, unless
-    `upscale`. `interpolation`: "decoder" (default: FFmpeg's bicubic scaler inside the decoder, as
-    `ffmpeg -vf scale` does, and the fastest), or OpenCV's "linear" (what denseflow and mmcv use), "area", "cubic".
+    `upscale`. `interpolation`: OpenCV's "linear" (default: what denseflow, which builds mmaction2's rawframe
+    datasets, and mmcv's resize use; also the fastest here: the frames go from FFmpeg's decoder to OpenCV
+    without a colour swap, measured 1.3x the throughput of "decoder" with 2 workers), "area", "cubic", or
+    "decoder" (FFmpeg's bicubic scaler inside decord's decoder, as `ffmpeg -vf scale` does).
     """
 
     short_side: int | None = None
     size: tuple[int, int] | None = None
     upscale: bool = False
-    interpolation: str = "decoder"
+    interpolation: str = "linear"
 
     def __post_init__(self):
         if self.short_side is not None and self.size is not None:
