@@ -20,7 +20,7 @@ from typing import Any
 
 from tqdm import tqdm
 
-from vfx.engine.plan import DEFAULT_SHARD_SIZE, Shard, plan_shards
+from vfx.engine.plan import DEFAULT_SHARD_SIZE, Shard, balance_shards, plan_shards
 from vfx.engine.stage import Stage
 from vfx.engine.worker import ShardWorker, VideoResult
 from vfx.errors import UsageError, VfxError
@@ -196,6 +196,9 @@ def init_ray(address: str | None, num_cpus: int | None = None) -> bool:
         # Ray starts workers at nice 15, as if they were background help; here they do the whole job (the
         # driver only waits), so on a shared machine they would yield the cores to every other process.
         kwargs.update(include_dashboard=False, num_cpus=num_cpus, _system_config={"worker_niceness": 0})
+        # The embedded cluster keeps Ray's default token authentication; its notice that it did so would
+        # open every run's output.
+        logging.getLogger("ray._private.authentication.authentication_token_setup").setLevel(logging.ERROR)
     _check_reachable(address)
     try:
         ray.init(address=address, **kwargs)
@@ -256,6 +259,7 @@ def _run_ray(stage: Stage, store: Path, shards: list[Shard], on_result, *, worke
             workers = int(available.get("GPU", 0) // resources["num_gpus"]) or 1
         else:
             workers = max(1, int(available.get("CPU", 1) // max(cpus_per_worker, 1e-9)))
+    shards = balance_shards(shards, workers)
     queue: deque[Shard] = deque(shards)
     skips: dict[str, str] = {}
     deaths: Counter[str] = Counter()

@@ -46,3 +46,21 @@ def plan_shards(
         Shard(first_shard_id + n, tuple(todo[start : start + shard_size]))
         for n, start in enumerate(range(0, len(todo), shard_size))
     ]
+
+
+def balance_shards(shards: list[Shard], workers: int, per_worker: int = 4) -> list[Shard]:
+    """Split shards so that every worker gets about `per_worker` of them (sizes differ by at most one video).
+
+    With few videos the configured size would leave workers idle (18 videos in shards of 16: one worker does
+    16 while the other does 2), and videos differ in length, so several shards per worker even the load out.
+    Shard ids stay consecutive from the first one, so the plan is still new ids after every id on disk.
+    """
+    items = [item for shard in shards for item in shard.items]
+    if not shards or workers < 1:
+        return shards
+    count = max(len(shards), min(len(items), per_worker * workers))
+    if count == len(shards):
+        return shards
+    first = shards[0].shard_id
+    bounds = [round(n * len(items) / count) for n in range(count + 1)]
+    return [Shard(first + n, tuple(items[bounds[n] : bounds[n + 1]])) for n in range(count)]
