@@ -124,3 +124,24 @@ def test_capture_that_disagrees_with_decord_hands_over_to_decord(tmp_path):
         got = np.concatenate(list(video.read(np.arange(40), window=8)))
         assert video._stream is None and not video._stream_usable
     np.testing.assert_array_equal(got, frames)
+
+
+@pytest.mark.parametrize("width", [48, 72])
+def test_widths_decord_mis_decodes_are_read_with_the_capture(tmp_path, width):
+    """decord 0.6 hands out 4-"channel" garbage for 48/72-px-wide streams; vfx reads them right anyway."""
+    frames = pattern_frames(30, width, 32, seed=6, dx=1)
+    path = write_video(tmp_path / f"w{width}.mkv", frames)
+    import decord
+
+    reader = decord.VideoReader(str(path), ctx=decord.cpu(0))
+    assert reader[0].shape[-1] != 3  # the bug this guards against is still there
+    with pytest.raises(decord.DECORDError, match="size must exactly match"):
+        reader.get_batch([0, 1])
+    with VideoFile(str(path)) as video:
+        assert (video.info.width, video.info.height, video.info.num_frames) == (width, 32, 30)
+        np.testing.assert_array_equal(np.concatenate(list(video.read(np.arange(30), window=8))), frames)
+        # any order, repeats and backward jumps, as TSN padding and random access ask
+        picks = np.array([20, 3, 3, 29, 0])
+        np.testing.assert_array_equal(np.concatenate(list(video.read(picks, window=2))), frames[picks])
+        video.scale_to(24, 16)  # decord's scaler has the same bug: the capture and software resize remain
+        np.testing.assert_array_equal(np.concatenate(list(video.read(np.arange(5)))), frames[:5])

@@ -80,22 +80,27 @@ def _first_line(exc: BaseException) -> str:
 def probe(path: str) -> VideoInfo:
     """Frame count, fps, size, duration and per-frame timestamps, without decoding pixels."""
     reader = _open(str(path))
-    return _info(str(path), reader)
+    return _info(str(path), reader)[0]
 
 
-def _info(path: str, reader) -> VideoInfo:
+def _info(path: str, reader) -> tuple[VideoInfo, bool]:
+    """The video's info, and whether decord's pixels can be used (see `_frame_size`)."""
     num_frames = len(reader)
-    height, width = _frame_size(reader)
+    height, width, channels = _frame_size(reader)
     fps = float(reader.get_avg_fps())
     try:
         stamps = reader.get_frame_timestamp(np.arange(num_frames))[:, 0].astype(np.float64)
     except Exception:  # noqa: BLE001 - some containers lack per-frame times; fall back to the nominal rate
         stamps = np.arange(num_frames, dtype=np.float64) / max(fps, 1e-6)
     duration = float(stamps[-1] + 1.0 / fps) if fps > 0 else float(stamps[-1])
-    return VideoInfo(path, num_frames, fps, width, height, duration, stamps)
+    return VideoInfo(path, num_frames, fps, width, height, duration, stamps), channels == 3
 
 
-def _frame_size(reader) -> tuple[int, int]:
+def _frame_size(reader) -> tuple[int, int, int]:
+    """(height, width, channels) of frame 0 as decord delivers it.
+
+    decord 0.6 mis-copies frames of some widths (16, 24, 48 and 72 px wide streams come out with 4 "channels": a
+    row-alignment bug); such files are then read with OpenCV's capture only."""
     # decord exposes the stream size without decoding through the first frame's shape only after a read;
     # reading frame 0 is cheap and also proves the stream decodes at all.
     import decord
@@ -105,7 +110,7 @@ def _frame_size(reader) -> tuple[int, int]:
     except decord.DECORDError as exc:
         raise VideoError(f"cannot decode the first frame ({_first_line(exc)})") from None
     reader.seek(0)
-    return int(frame.shape[0]), int(frame.shape[1])
+    return int(frame.shape[0]), int(frame.shape[1]), int(frame.shape[2])
 
 
 class VideoFile:
@@ -116,9 +121,10 @@ class VideoFile:
         self._num_threads = num_threads
         self._reader = _open(self.path, num_threads)
         try:
-            self.info = _info(self.path, self._reader)
+            self.info, decord_pixels_ok = _info(self.path, self._reader)
         except VideoError as exc:
             raise VideoError(f"{self.path}: {exc}") from None
+        self._capture_only = not decord_pixels_ok
         self._scaled = False
         self._stream: _SequentialCapture | None = None
         self._stream_usable = True
@@ -132,14 +138,15 @@ class VideoFile:
         """
         import decord
 
-        if (width, height) == (self.info.width, self.info.height):
+        if (width, height) == (self.info.width, self.info.height) or self._capture_only:
             return
         scaled = decord.VideoReader(self.path, ctx=decord.cpu(0), num_threads=self._num_threads,
                                     width=width, height=height)
         try:
             # decord 0.6 fails to copy out some scaled widths (16, 24, 48, 72, ...: a row-alignment bug);
             # keep the unscaled reader then, and the caller's software resize does the work.
-            scaled.get_batch([0])
+            if scaled.get_batch([0]).shape[1:] != (height, width, 3):
+                return
         except decord.DECORDError:
             return
         scaled.seek(0)
@@ -181,6 +188,8 @@ class VideoFile:
 
     def _read_sequential(self, chunk: np.ndarray, order: str) -> np.ndarray | None:
         """`chunk` from the sequential capture, or None where decord must read it (see the module doc)."""
+        if self._capture_only:
+            return self._read_capture_only(chunk, order)
         if self._scaled or not self._stream_usable or chunk.size == 0 or np.any(np.diff(chunk) <= 0):
             return None
         if self._stream is None or int(chunk[0]) < self._stream.next_index:
@@ -198,6 +207,22 @@ class VideoFile:
             self._stream.close()
             self._stream, self._stream_usable = None, False
             return None
+
+    def _read_capture_only(self, chunk: np.ndarray, order: str) -> np.ndarray:
+        """Any frames, in any order, with the capture alone (for files decord cannot deliver pixels of)."""
+        wanted, inverse = np.unique(chunk, return_inverse=True)
+        try:
+            if self._stream is None or int(wanted[0]) < self._stream.next_index:
+                if self._stream is not None:
+                    self._stream.close()
+                self._stream = _SequentialCapture(self.path, self.info, self._num_threads)
+            frames = self._stream.read(wanted, order)
+        except _CaptureDisagrees as exc:
+            raise VideoError(
+                f"{self.path}: decord cannot decode this {self.info.width}-pixel-wide stream and OpenCV's "
+                f"capture disagrees with its frame numbering ({exc})"
+            ) from None
+        return frames if len(wanted) == len(chunk) and np.array_equal(wanted, chunk) else frames[inverse]
 
     def read_times(self, times_sec, window: int = DEFAULT_WINDOW) -> Iterator[np.ndarray]:
         """Like `read`, for the frames on screen at the given presentation times (seconds)."""
