@@ -160,6 +160,37 @@ def test_usage_errors(videos, tmp_path, args, message):
     assert message in result.output
 
 
+def test_recipe_fills_flow_parameters_and_flags_override(videos, tmp_path):
+    folder, _ = videos
+    recipe = tmp_path / "mine.toml"
+    recipe.write_text('[extract-flow]\nsize = "48x32"\npreset = "denseflow"\nbound = 15.0\nformat = "jpeg"\n'
+                      'outer_iterations = 1\nnscales = 2\nwarps = 1\ninner_iterations = 5\n')
+    base = ["extract-flow", folder, "--engine", "serial", "--no-progress", "--recipe", recipe]
+    assert run(*base, "-o", tmp_path / "r").exit_code == 0
+    p = vfx.open_store(tmp_path / "r").params
+    assert (p["preset"], p["bound"], p["format"], p["size"]) == ("denseflow", 15.0, "jpeg", [48, 32])
+    assert p["tvl1"]["median_filtering"] == 1 and p["tvl1"]["nscales"] == 2  # denseflow: no median
+    assert vfx.open_store(tmp_path / "r").read_flow("a").shape == (6, 32, 48, 2)
+    # flags beat the recipe; a short side given on the command line replaces the recipe's exact size
+    assert run(*base, "-o", tmp_path / "f", "--bound", "10", "--short-side", "40").exit_code == 0
+    p = vfx.open_store(tmp_path / "f").params
+    assert (p["bound"], p["size"], p["short_side"], p["format"]) == (10.0, None, 40, "jpeg")
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[extract-flow]\nbounds = 20\n")
+    result = runner.invoke(app, [str(a) for a in ["extract-flow", folder, "-o", tmp_path / "x", "--recipe", bad]])
+    assert result.exit_code == 2 and "recipe sets unknown options: bounds" in result.output
+
+
+def test_shipped_recipes_have_flow_tables():
+    from vfx.flow.params import tvl1_preset
+    from vfx.recipes import load_recipe
+
+    tsn = load_recipe("tsn-ucf101", "extract-flow")
+    assert (tsn["size"], tsn["preset"], tsn["bound"], tsn["format"]) == ("340x256", "denseflow", 20.0, "jpeg")
+    assert tvl1_preset(tsn["preset"]).median_filtering == 1
+    assert load_recipe("i3d-kinetics", "extract-flow")["bound"] == 20.0
+
+
 def test_from_frames_refuses_a_flow_store(videos, tmp_path):
     folder, _ = videos
     assert run("extract-flow", folder, "-o", tmp_path / "f", "--engine", "serial", "--no-progress", *FAST).exit_code == 0

@@ -15,6 +15,7 @@ from vfx.cli.common import (
     OutputOpt,
     OverwriteOpt,
     ProgressOpt,
+    RecipeOpt,
     RetryFailedOpt,
     RootOpt,
     ShardSizeOpt,
@@ -24,6 +25,15 @@ from vfx.cli.common import (
 )
 from vfx.engine.plan import DEFAULT_SHARD_SIZE
 from vfx.errors import UsageError
+from vfx.recipes import load_recipe, merge_options
+
+#: What `extract-flow` uses where neither the command line nor a recipe says (TV-L1 parameters: the preset's).
+DEFAULTS = {
+    "backend": "opencv", "preset": "opencv", "device": "auto", "batch_size": 16, "size": None, "short_side": None,
+    "step": 1, "bound": 20.0, "format": "uint8", "jpeg_quality": 95, "tau": None, "lambda": None, "theta": None,
+    "nscales": None, "warps": None, "epsilon": None, "inner_iterations": None, "outer_iterations": None,
+    "scale_step": None, "gamma": None, "median_filtering": None,
+}  # fmt: skip
 
 
 def _opt(flag: str, help: str):
@@ -39,16 +49,17 @@ def extract_flow(
     dataset: DatasetOpt = None,
     split: SplitOpt = None,
     root: RootOpt = None,
-    backend: Annotated[str, _opt("--backend", "opencv (cv2 TV-L1, exact), torch (our batched TV-L1; GPU when present), farneback or dis (fast, not TV-L1).")] = "opencv",
-    preset: Annotated[str, _opt("--preset", "TV-L1 preset: opencv (its defaults) or denseflow (300 iterations, no median, as denseflow/TSN).")] = "opencv",
-    device: Annotated[str, _opt("--device", "auto, cpu or cuda (torch backend).")] = "auto",
-    batch_size: Annotated[int, _opt("--batch-size", "Frame pairs per batch (torch backend).")] = 16,
+    recipe: RecipeOpt = None,
+    backend: Annotated[Optional[str], _opt("--backend", "opencv (cv2 TV-L1, exact; default), torch (our batched TV-L1; GPU when present), farneback or dis (fast, not TV-L1).")] = None,
+    preset: Annotated[Optional[str], _opt("--preset", "TV-L1 preset: opencv (its defaults; default) or denseflow (300 iterations, no median, as denseflow/TSN).")] = None,
+    device: Annotated[Optional[str], _opt("--device", "auto (default), cpu or cuda (torch backend).")] = None,
+    batch_size: Annotated[Optional[int], _opt("--batch-size", "Frame pairs per batch (torch backend; default 16).")] = None,
     size: Annotated[Optional[str], _opt("--size", "Resize to WxH before flow, e.g. 340x256.")] = None,
     short_side: Annotated[Optional[int], _opt("--short-side", "Resize so the short side is this long (default 256 for videos; frames stores keep their size).")] = None,
-    step: Annotated[int, _opt("--step", "Flow between frame k and k+step.")] = 1,
-    bound: Annotated[float, _opt("--bound", "Quantisation bound in pixels (uint8/jpeg).")] = 20.0,
-    format: Annotated[str, _opt("--format", "uint8 (default), jpeg (one grayscale JPEG per component, TSN loaders) or float16.")] = "uint8",
-    jpeg_quality: Annotated[int, _opt("--jpeg-quality", "JPEG quality for --format jpeg.")] = 95,
+    step: Annotated[Optional[int], _opt("--step", "Flow between frame k and k+step (default 1).")] = None,
+    bound: Annotated[Optional[float], _opt("--bound", "Quantisation bound in pixels (uint8/jpeg; default 20).")] = None,
+    format: Annotated[Optional[str], _opt("--format", "uint8 (default), jpeg (one grayscale JPEG per component, TSN loaders) or float16.")] = None,
+    jpeg_quality: Annotated[Optional[int], _opt("--jpeg-quality", "JPEG quality for --format jpeg (default 95).")] = None,
     tau: Annotated[Optional[float], _opt("--tau", "TV-L1 time step.")] = None,
     lambda_: Annotated[Optional[float], _opt("--lambda", "TV-L1 data term weight.")] = None,
     theta: Annotated[Optional[float], _opt("--theta", "TV-L1 coupling.")] = None,
@@ -79,19 +90,27 @@ def extract_flow(
         raise UsageError("give INPUT (videos), --from-frames STORE, or both")
     if size is not None and short_side is not None:
         raise UsageError("choose either --size or --short-side, not both")
-    tvl1 = tvl1_preset(preset, tau=tau, lambda_=lambda_, theta=theta, nscales=nscales, warps=warps,
-                       epsilon=epsilon, inner_iterations=inner_iterations, outer_iterations=outer_iterations,
-                       scale_step=scale_step, gamma=gamma, median_filtering=median_filtering)
-    if from_frames is not None:
-        # Flow on exactly the stored frames unless a size is asked for.
-        default_short = None
-    else:
-        default_short = 256
+    cli = dict(backend=backend, preset=preset, device=device, batch_size=batch_size, size=size, short_side=short_side,
+               step=step, bound=bound, format=format, jpeg_quality=jpeg_quality, tau=tau, theta=theta,
+               nscales=nscales, warps=warps, epsilon=epsilon, inner_iterations=inner_iterations,
+               outer_iterations=outer_iterations, scale_step=scale_step, gamma=gamma, median_filtering=median_filtering)
+    cli["lambda"] = lambda_
+    recipe_opts = load_recipe(recipe, "extract-flow") if recipe else {}
+    if size is not None or short_side is not None:  # a size flag replaces the recipe's size, whichever kind
+        recipe_opts = {k: v for k, v in recipe_opts.items() if k not in ("size", "short_side")}
+    o = merge_options(cli, recipe_opts, DEFAULTS)
+    tvl1 = tvl1_preset(o["preset"], tau=o["tau"], lambda_=o["lambda"], theta=o["theta"], nscales=o["nscales"],
+                       warps=o["warps"], epsilon=o["epsilon"], inner_iterations=o["inner_iterations"],
+                       outer_iterations=o["outer_iterations"], scale_step=o["scale_step"], gamma=o["gamma"],
+                       median_filtering=o["median_filtering"])
+    # Videos are resized to short side 256 unless told otherwise; a frames store's frames keep their size.
+    default_short = None if from_frames is not None else 256
     params = FlowParams(
-        backend=backend, preset=preset, tvl1=tvl1,
-        size=parse_size(size) if size else None,
-        short_side=short_side if short_side is not None else (None if size else default_short),
-        step=step, bound=bound, format=format, jpeg_quality=jpeg_quality, device=device, batch_size=batch_size,
+        backend=o["backend"], preset=o["preset"], tvl1=tvl1,
+        size=parse_size(str(o["size"])) if o["size"] else None,
+        short_side=o["short_side"] if o["short_side"] is not None else (None if o["size"] else default_short),
+        step=o["step"], bound=float(o["bound"]), format=o["format"], jpeg_quality=o["jpeg_quality"],
+        device=o["device"], batch_size=o["batch_size"],
         from_frames=str(from_frames.resolve()) if from_frames is not None else None,
     )
     if params.backend == "torch" and tvl1.gamma != 0:
