@@ -85,12 +85,12 @@ def _decord_frames(path, indices):
 
 @pytest.mark.parametrize("name", ["bikes", "bigbuckbunny", "carphone_pristine"])
 def test_front_to_back_reads_match_decord_pixel_for_pixel(samples, name):
-    """Dense reads go through the sequential capture (no decode-ahead); the pixels are decord's."""
+    """Reads go through OpenCV's capture (no decode-ahead); the pixels are decord's."""
     path = samples[name]
     with VideoFile(str(path)) as video:
         n = min(video.info.num_frames, 80)
         dense = np.concatenate(list(video.read(np.arange(n), window=32)))
-        assert video._stream is not None and video._stream.next_index == n  # the capture delivered them
+        assert video._capture is not None and video._capture.next_index == n  # the capture delivered them
     np.testing.assert_array_equal(dense, _decord_frames(path, np.arange(n)))
     # sparse ascending (TSN segments), then backwards: seeks and restarts still give decord's frames
     picks = np.array([3, 40, 41, 99, 7, 0, 119])
@@ -106,7 +106,7 @@ def test_variable_frame_rate_dense_read_keeps_decord_numbering(tmp_path):
     path = write_vfr_video(tmp_path / "vfr.mp4", times)
     with VideoFile(str(path)) as video:
         frames = np.concatenate(list(video.read(np.arange(len(times)), window=3)))
-        assert video._stream is not None
+        assert video._capture is not None
     np.testing.assert_array_equal(grey_level_frame_numbers(frames), np.arange(len(times)))
     np.testing.assert_array_equal(frames, _decord_frames(path, np.arange(len(times))))
 
@@ -122,7 +122,7 @@ def test_capture_that_disagrees_with_decord_hands_over_to_decord(tmp_path):
         shifted[20:] += 0.03  # from frame 20 on, most of a frame later than the file says
         video.info = dataclasses.replace(video.info, timestamps_sec=shifted)
         got = np.concatenate(list(video.read(np.arange(40), window=8)))
-        assert video._stream is None and not video._stream_usable
+        assert video._capture is None and not video._capture_usable
     np.testing.assert_array_equal(got, frames)
 
 
@@ -145,3 +145,13 @@ def test_widths_decord_mis_decodes_are_read_with_the_capture(tmp_path, width):
         np.testing.assert_array_equal(np.concatenate(list(video.read(picks, window=2))), frames[picks])
         video.scale_to(24, 16)  # decord's scaler has the same bug: the capture and software resize remain
         np.testing.assert_array_equal(np.concatenate(list(video.read(np.arange(5)))), frames[:5])
+
+
+def test_far_and_backward_jumps_seek_and_land_on_the_right_frames(tmp_path):
+    frames = pattern_frames(600, 32, 24, seed=7, dx=1)
+    path = write_video(tmp_path / "long.mkv", frames)
+    picks = np.array([590, 591, 20, 21, 300, 5, 599])  # jumps of > MAX_SEQUENTIAL_GAP frames, and backwards
+    with VideoFile(str(path)) as video:
+        got = np.concatenate(list(video.read(picks, window=2)))
+        assert video._capture is not None and video._capture_usable  # the capture's seeks were all exact
+    np.testing.assert_array_equal(got, frames[picks])

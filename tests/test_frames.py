@@ -122,8 +122,12 @@ def test_default_frames_are_bilinear_resized_q95_jpegs_byte_for_byte(samples, na
     import vfx.decode
     from vfx.decode import read_frames
 
-    if decoder_path == "decord":
-        monkeypatch.setattr(vfx.decode, "MAX_SEQUENTIAL_GAP", -1)  # every read seeks with decord
+    if decoder_path == "decord":  # as when the capture disagrees with decord: decord delivers the pixels
+
+        def disagree(*args, **kwargs):
+            raise vfx.decode._CaptureDisagrees("test")
+
+        monkeypatch.setattr(vfx.decode._Capture, "read", disagree)
     item = VideoItem(name, str(samples[name]))
     out, data = _run(FramesStage(FrameParams(sampling=Sampling(mode="every", every=3)), window=16), item)
     indices = out.datasets["frame_index"][:40]

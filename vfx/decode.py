@@ -4,13 +4,14 @@ decord is the decoder the action-recognition tool chain (mmaction2, TSM, video_f
 seeks by frame index and reports per-frame presentation times, which fixed-fps sampling needs for
 variable-frame-rate files.
 
-Front-to-back reads at full size go through OpenCV's FFmpeg capture instead: after a `get_batch`, decord's
-decoder thread keeps decoding ahead into an unbounded queue while the caller works on the frames, so a slow
-consumer (a network, TV-L1) holds ever more of a long video in memory (dmlc/decord#208; measured: peak RSS
-of `vfx features` on a 5-minute video 2.0-3.6 GB, growing with the length). The capture decodes only what
-is asked for. Both use FFmpeg's decoder and swscale's conversion, so the pixels are the same; each frame the
-capture delivers is checked against decord's timestamp of that index, and any disagreement (or a failed
-grab) hands the rest of the file back to decord.
+Pixels at full size are read with OpenCV's FFmpeg capture instead: after a `get_batch`, decord's decoder
+thread keeps decoding ahead into an unbounded queue while the caller works on the frames, so a slow consumer
+(a network, TV-L1) holds ever more of a long video in memory (dmlc/decord#208; measured: peak RSS of
+`vfx features` on a 5-minute video 2.0-3.6 GB, growing with the length). The capture decodes only what is
+asked for. Both use FFmpeg's decoder and swscale's conversion, so the pixels are the same; each frame the
+capture delivers is checked against decord's timestamp of that index, and any disagreement (a seek that
+lands elsewhere, a failed grab) hands the rest of the file back to decord. decord still probes (frame
+count, per-frame timestamps) and does the in-decoder scaling of `scale_to`.
 """
 
 from __future__ import annotations
@@ -27,8 +28,8 @@ from vfx.errors import VideoError
 #: (64 frames of 1080p RGB are ~400 MB less than a whole 10-minute video).
 DEFAULT_WINDOW = 32
 
-#: Forward jumps up to this many frames are decoded through by the sequential capture; longer ones seek with
-#: decord (a seek decodes from the previous keyframe, typically up to 250 frames back).
+#: Forward jumps up to this many frames are decoded through by the capture; longer ones (and backward ones)
+#: seek, which decodes from the previous keyframe, typically up to 250 frames back.
 MAX_SEQUENTIAL_GAP = 250
 
 
@@ -126,8 +127,8 @@ class VideoFile:
             raise VideoError(f"{self.path}: {exc}") from None
         self._capture_only = not decord_pixels_ok
         self._scaled = False
-        self._stream: _SequentialCapture | None = None
-        self._stream_usable = True
+        self._capture: _Capture | None = None
+        self._capture_usable = True
 
     def scale_to(self, width: int, height: int) -> None:
         """Make later reads return frames scaled to width x height by the decoder itself, where it can.
@@ -157,7 +158,7 @@ class VideoFile:
         """Yield uint8 `frames_thwc` chunks of at most `window` frames, in the order of `indices`.
 
         `order="bgr"` gives OpenCV's channel order, for callers that hand the frames straight to OpenCV (JPEG
-        encoding): the sequential capture then skips two colour conversions per frame.
+        encoding): the capture then skips two colour conversions per frame.
         """
         import decord
 
@@ -168,7 +169,7 @@ class VideoFile:
             raise VideoError(f"{self.path}: frame index out of range [0, {self.info.num_frames})")
         for start in range(0, len(indices), window):
             chunk = indices[start : start + window]
-            frames = self._read_sequential(chunk, order)
+            frames = self._read_capture(chunk, order) if chunk.size else None
             if frames is not None:
                 yield frames
                 continue
@@ -186,43 +187,30 @@ class VideoFile:
                     cv2.cvtColor(frame, cv2.COLOR_RGB2BGR, dst=frame)
             yield frames
 
-    def _read_sequential(self, chunk: np.ndarray, order: str) -> np.ndarray | None:
-        """`chunk` from the sequential capture, or None where decord must read it (see the module doc)."""
-        if self._capture_only:
-            return self._read_capture_only(chunk, order)
-        if self._scaled or not self._stream_usable or chunk.size == 0 or np.any(np.diff(chunk) <= 0):
+    def _read_capture(self, chunk: np.ndarray, order: str) -> np.ndarray | None:
+        """`chunk` (any order, repeats allowed) through the capture, or None where decord must read it."""
+        if not self._capture_only and (self._scaled or not self._capture_usable):
             return None
-        if self._stream is None or int(chunk[0]) < self._stream.next_index:
-            if self._stream is not None:
-                self._stream.close()
-            if int(chunk[0]) > MAX_SEQUENTIAL_GAP:  # reaching it would decode the whole start of the file
-                self._stream = None
-                return None
-            self._stream = _SequentialCapture(self.path, self.info, self._num_threads)
-        if int(chunk[0]) - self._stream.next_index > MAX_SEQUENTIAL_GAP:
-            return None
-        try:
-            return self._stream.read(chunk, order)
-        except _CaptureDisagrees:
-            self._stream.close()
-            self._stream, self._stream_usable = None, False
-            return None
-
-    def _read_capture_only(self, chunk: np.ndarray, order: str) -> np.ndarray:
-        """Any frames, in any order, with the capture alone (for files decord cannot deliver pixels of)."""
         wanted, inverse = np.unique(chunk, return_inverse=True)
         try:
-            if self._stream is None or int(wanted[0]) < self._stream.next_index:
-                if self._stream is not None:
-                    self._stream.close()
-                self._stream = _SequentialCapture(self.path, self.info, self._num_threads)
-            frames = self._stream.read(wanted, order)
+            if self._capture is None:
+                self._capture = _Capture(self.path, self.info, self._num_threads)
+            frames = self._capture.read(wanted, order)
         except _CaptureDisagrees as exc:
-            raise VideoError(
-                f"{self.path}: decord cannot decode this {self.info.width}-pixel-wide stream and OpenCV's "
-                f"capture disagrees with its frame numbering ({exc})"
-            ) from None
-        return frames if len(wanted) == len(chunk) and np.array_equal(wanted, chunk) else frames[inverse]
+            self.close_capture()
+            if self._capture_only:
+                raise VideoError(
+                    f"{self.path}: decord cannot decode this {self.info.width}-pixel-wide stream and OpenCV's "
+                    f"capture disagrees with its frame numbering ({exc})"
+                ) from None
+            self._capture_usable = False
+            return None
+        return frames if np.array_equal(wanted, chunk) else frames[inverse]
+
+    def close_capture(self) -> None:
+        if self._capture is not None:
+            self._capture.close()
+            self._capture = None
 
     def read_times(self, times_sec, window: int = DEFAULT_WINDOW) -> Iterator[np.ndarray]:
         """Like `read`, for the frames on screen at the given presentation times (seconds)."""
@@ -232,9 +220,7 @@ class VideoFile:
 
     def close(self) -> None:
         self._reader = None
-        if self._stream is not None:
-            self._stream.close()
-            self._stream = None
+        self.close_capture()
 
     def __enter__(self) -> VideoFile:
         return self
@@ -244,11 +230,12 @@ class VideoFile:
 
 
 class _CaptureDisagrees(Exception):
-    """The sequential capture cannot deliver a frame exactly as decord numbers it."""
+    """The capture cannot deliver a frame exactly as decord numbers it."""
 
 
-class _SequentialCapture:
-    """OpenCV's FFmpeg capture read front to back; `next_index` is the frame the next grab delivers."""
+class _Capture:
+    """OpenCV's FFmpeg capture, read forwards and seeking where that is cheaper; `next_index` is the frame the
+    next grab delivers."""
 
     def __init__(self, path: str, info: VideoInfo, num_threads: int = 1):
         import cv2
@@ -269,6 +256,9 @@ class _SequentialCapture:
         cv2, cap, info = self._cv2, self._cap, self._info
         out = np.empty((len(chunk), info.height, info.width, 3), np.uint8)
         for k, index in enumerate(chunk.tolist()):
+            if index < self.next_index or index - self.next_index > MAX_SEQUENTIAL_GAP:
+                cap.set(cv2.CAP_PROP_POS_FRAMES, index)  # where it lands is checked by the time below
+                self.next_index = index
             while self.next_index <= index:
                 if not cap.grab():
                     raise _CaptureDisagrees(f"no frame {self.next_index}")
