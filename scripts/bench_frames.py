@@ -93,7 +93,7 @@ def bench_vfx(video_dir: Path, workdir: Path) -> float:
     shutil.rmtree(store, ignore_errors=True)
     start = time.perf_counter()
     subprocess.run([sys.executable, "-m", "vfx", "extract-frames", str(video_dir), "-o", str(store), "--short-side",
-                    "256", "--quality", "95", "--workers", "2", "--shard-size", "2", "--no-progress"], check=True,
+                    "256", "--quality", "95", "--workers", "2", "--no-progress"], check=True,
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return time.perf_counter() - start
 

@@ -126,10 +126,10 @@ def test_shards_are_split_so_every_worker_gets_several():
     shards = plan_shards(items, {"v03": {"status": "done"}}, first_shard_id=5, shard_size=16)
     assert [len(s.items) for s in shards] == [16, 1]  # 17 to do: one worker would do 16 of them
     balanced = balance_shards(shards, workers=2)
-    assert [s.shard_id for s in balanced] == list(range(5, 13))  # still new ids after those on disk
-    assert sorted(len(s.items) for s in balanced) == [2] * 7 + [3]
+    assert [s.shard_id for s in balanced] == list(range(5, 21))  # still new ids after those on disk
+    assert sorted(len(s.items) for s in balanced) == [1] * 15 + [2]  # about 8 per worker
     assert [i.video_id for s in balanced for i in s.items] == [i.video_id for s in shards for i in s.items]
     # enough shards already, or fewer videos than wanted shards: nothing to split / one video each
-    many = plan_shards(items, {}, 0, shard_size=2)
+    many = plan_shards(items, {}, 0, shard_size=1)
     assert balance_shards(many, workers=2) == many
     assert [len(s.items) for s in balance_shards(plan_shards(items[:3], {}, 0, 16), workers=4)] == [1, 1, 1]

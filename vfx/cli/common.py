@@ -21,7 +21,7 @@ WorkersOpt = Annotated[Optional[int], typer.Option("--workers", help="Worker pro
 EngineOpt = Annotated[str, typer.Option("--engine", help="ray (default; embedded local cluster) or serial (in-process, for debugging).")]
 AddressOpt = Annotated[Optional[str], typer.Option("--address", help="Join an existing Ray cluster: auto or ray://host:port (default: RAY_ADDRESS, else a local cluster).")]
 OverwriteOpt = Annotated[bool, typer.Option("--overwrite", help="Replace an existing store made with other parameters.")]
-ShardSizeOpt = Annotated[int, typer.Option("--shard-size", help="Videos per shard file at most (the unit of work and of resume); the Ray engine splits further so that every worker gets about four shards.")]
+ShardSizeOpt = Annotated[int, typer.Option("--shard-size", help="Videos per shard file at most (the unit of work and of resume); the Ray engine splits further so that every worker gets about eight shards.")]
 RetryFailedOpt = Annotated[bool, typer.Option("--retry-failed", help="Try again the videos an earlier run recorded as failed.")]
 ProgressOpt = Annotated[bool, typer.Option("--progress/--no-progress", help="Show the progress bar.")]
 

@@ -48,7 +48,7 @@ def plan_shards(
     ]
 
 
-def balance_shards(shards: list[Shard], workers: int, per_worker: int = 4) -> list[Shard]:
+def balance_shards(shards: list[Shard], workers: int, per_worker: int = 8) -> list[Shard]:
     """Split shards so that every worker gets about `per_worker` of them (sizes differ by at most one video).
 
     With few videos the configured size would leave workers idle (18 videos in shards of 16: one worker does
