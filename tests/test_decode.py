@@ -155,3 +155,24 @@ def test_far_and_backward_jumps_seek_and_land_on_the_right_frames(tmp_path):
         got = np.concatenate(list(video.read(picks, window=2)))
         assert video._capture is not None and video._capture_usable  # the capture's seeks were all exact
     np.testing.assert_array_equal(got, frames[picks])
+
+
+@pytest.mark.parametrize("degrees, turns", [(90, 1), (180, 2)])
+def test_phone_videos_with_a_rotation_tag_come_out_upright_as_ffmpeg_shows_them(tmp_path, degrees, turns):
+    """Phone clips carry a display rotation; decord mis-copies 90-degree ones (4 "channels"), the capture
+    rotates them as ffmpeg does."""
+    import subprocess
+
+    import cv2
+
+    plain = write_video(tmp_path / "plain.mp4", pattern_frames(6, 64, 48, seed=8), fourcc="mp4v")
+    tagged = tmp_path / f"rot{degrees}.mp4"
+    subprocess.run(["ffmpeg", "-loglevel", "error", "-y", "-i", str(plain), "-c", "copy", "-metadata:s:v:0",
+                    f"rotate={degrees}", str(tagged)], check=True)
+    upright = np.rot90(read_frames(str(plain), np.arange(6)), k=turns, axes=(1, 2))
+    with VideoFile(str(tagged)) as video:
+        assert (video.info.height, video.info.width) == upright.shape[1:3]
+        np.testing.assert_array_equal(np.concatenate(list(video.read(np.array([4, 0, 5])))), upright[[4, 0, 5]])
+    subprocess.run(["ffmpeg", "-loglevel", "error", "-y", "-i", str(tagged), "-frames:v", "1", str(tmp_path / "f.png")],
+                   check=True)
+    np.testing.assert_array_equal(cv2.cvtColor(cv2.imread(str(tmp_path / "f.png")), cv2.COLOR_BGR2RGB), upright[0])
