@@ -216,8 +216,7 @@ def _check_reachable(address: str) -> None:
         return
     host, _, port = target.rpartition(":")
     try:
-        with socket.create_connection((host, int(port)), timeout=5):
-            pass
+        socket.create_connection((host, int(port)), timeout=5).close()
     except (OSError, ValueError) as exc:
         raise UsageError(f"cannot connect to Ray at {address!r}: {exc}") from None
 

@@ -52,7 +52,7 @@ class Source:
         raise TypeError(f"{type(self).__name__} must implement _read")
 
     def close(self) -> None:
-        pass
+        """Release what the source holds open (nothing, unless a subclass opened a file)."""
 
     @property
     def where(self) -> str:
