@@ -12,7 +12,8 @@ import vfx
 from vfx.engine import Stage, VideoOutput, run_stage
 from vfx.errors import CheckpointError, UsageError
 from vfx.frames import FramesStage
-from vfx.sources import VideoItem, load_items
+from vfx.sources import load_items
+from vfx.types import VideoItem
 
 # Ray workers import this module's stages by value: the tests folder is not on their path.
 ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])

@@ -19,7 +19,8 @@ from vfx.features.params import ClipPlanParams
 from vfx.features.preprocess import ModelInput, ValueMap, crop_boxes, resize_flow
 from vfx.features.runner import run_batched
 from vfx.models.spec import InputSpec
-from vfx.sources import VideoItem, load_items
+from vfx.sources import load_items
+from vfx.types import VideoItem
 
 I3D_RGB = InputSpec(16, 224, 3, "dense", (-1.0, 1.0), (0.0,) * 3, (1.0,) * 3, 1024)
 I3D_FLOW = InputSpec(16, 224, 2, "dense", (-1.0, 1.0), (0.0,) * 2, (1.0,) * 2, 1024)

@@ -11,7 +11,7 @@ import torch
 from vfx.decode import probe
 from vfx.engine import Stage, VideoOutput, run_stage
 from vfx.features import ClipParams, FeatureParams, ModelChoice, SpatialParams
-from vfx.sources import VideoItem
+from vfx.types import VideoItem
 
 #: The flow stores' quantisation bound (denseflow / TSN, vfx/store/reader.py `read_flow`).
 BOUND = 20.0

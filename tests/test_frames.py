@@ -6,7 +6,7 @@ from vfx.errors import UsageError, VideoError
 from vfx.frames import FrameParams, FramesStage
 from vfx.image import Resize, center_crop, parse_size
 from vfx.sampling import Sampling
-from vfx.sources import VideoItem
+from vfx.types import VideoItem
 from videos import pattern_frames, write_video
 
 

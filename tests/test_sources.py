@@ -18,7 +18,8 @@ import h5py
 import pytest
 
 from vfx.errors import UsageError
-from vfx.sources import VideoItem, is_safe_id, load_items, make_video_id, short_hash
+from vfx.types import VideoItem
+from vfx.sources import is_safe_id, load_items, make_video_id, short_hash
 
 
 def touch(path: Path, content: bytes = b"") -> Path:

@@ -120,7 +120,7 @@ def test_interrupted_leftovers_are_removed_and_never_read(tiny_dataset, tmp_path
 
 def test_shards_are_split_so_every_worker_gets_several():
     from vfx.engine.plan import balance_shards, plan_shards
-    from vfx.sources import VideoItem
+    from vfx.types import VideoItem
 
     items = [VideoItem(f"v{i:02d}", f"/d/v{i:02d}.mp4") for i in range(18)]
     shards = plan_shards(items, {"v03": {"status": "done"}}, first_shard_id=5, shard_size=16)

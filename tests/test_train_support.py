@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 import vfx
 from vfx.cli.app import app
 from vfx.engine import Stage, VideoOutput, run_stage
-from vfx.sources import VideoItem
+from vfx.types import VideoItem
 from vfx.train.synthetic import SyntheticParams, make_dataset
 
 

@@ -1,6 +1,6 @@
 """vfx: video datasets to HDF5 stores of frames, optical flow and motion features."""
 
-__version__ = "0.1.0"
+from vfx.version import __version__
 
 
 def open_store(path):

@@ -10,11 +10,12 @@ import numpy as np
 
 from vfx.codec import encode_jpegs
 from vfx.decode import DEFAULT_WINDOW, VideoFile, decoder_version
-from vfx.engine.stage import Stage, VideoOutput
+from vfx.engine.stage import Stage
+from vfx.types import VideoOutput
 from vfx.errors import UsageError, VideoError
 from vfx.image import Resize, center_crop
 from vfx.sampling import Sampling, select_frames
-from vfx.sources import VideoItem
+from vfx.types import VideoItem
 
 FORMATS = ("jpeg", "raw")
 

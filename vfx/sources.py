@@ -42,21 +42,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vfx.errors import UsageError
-
-
-@dataclass(frozen=True)
-class VideoItem:
-    """One unit of work: a video file, or a [start_sec, end_sec] segment of one.
-
-    `video_id` is stable across runs, unique within a dataset and safe as an HDF5 name and a file name.
-    """
-
-    video_id: str
-    path: str
-    label: str | None = None
-    split: str | None = None
-    start_sec: float | None = None
-    end_sec: float | None = None
+from vfx.types import VideoItem
 
 
 VIDEO_EXTENSIONS = frozenset(

@@ -1,6 +1,7 @@
 """Run a stage over many videos: plan shards, execute on Ray (default) or in-process, own retries and progress."""
 
 from vfx.engine.driver import ENGINES, RunSummary, init_ray, run_stage
-from vfx.engine.stage import Stage, VideoOutput
+from vfx.engine.stage import Stage
+from vfx.types import VideoOutput
 
 __all__ = ["ENGINES", "RunSummary", "Stage", "VideoOutput", "init_ray", "run_stage"]

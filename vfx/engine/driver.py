@@ -24,7 +24,7 @@ from vfx.engine.plan import DEFAULT_SHARD_SIZE, Shard, balance_shards, plan_shar
 from vfx.engine.stage import Stage
 from vfx.engine.worker import ShardWorker, VideoResult
 from vfx.errors import UsageError, VfxError
-from vfx.sources import VideoItem
+from vfx.types import VideoItem
 from vfx.store.index import build_index
 from vfx.store.layout import (
     MANIFEST,

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from vfx.errors import UsageError
-from vfx.sources import VideoItem
+from vfx.types import VideoItem
 
 DEFAULT_SHARD_SIZE = 16
 

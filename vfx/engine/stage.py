@@ -7,29 +7,11 @@ processes, so keep them small (parameters only) and load heavy things (models) i
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
 from abc import ABC, abstractmethod
+from collections.abc import Iterable, Iterator
 from typing import Any, ClassVar
 
-import numpy as np
-
-from vfx.sources import VideoItem
-
-
-@dataclass
-class VideoOutput:
-    """What a stage returns for one video, written under `/videos/<video_id>/` of the shard file.
-
-    `datasets` are written whole. `stream`, when given, yields dicts of arrays that are appended along axis 0
-    to resizable datasets of those names, so that a long video never sits in memory whole; an exception
-    raised while iterating it fails the video and the writer discards the video's group.
-    `attrs` (str, numbers, lists of them) become HDF5 attributes of the group.
-    """
-
-    datasets: dict[str, np.ndarray] = field(default_factory=dict)
-    attrs: dict[str, Any] = field(default_factory=dict)
-    stream: Iterator[dict[str, np.ndarray]] | None = None
+from vfx.types import VideoItem, VideoOutput
 
 
 class Stage(ABC):

@@ -12,9 +12,10 @@ from pathlib import Path
 from typing import Any
 
 from vfx.engine.plan import Shard
-from vfx.engine.stage import Stage, VideoOutput
+from vfx.engine.stage import Stage
+from vfx.types import VideoOutput
 from vfx.errors import VfxError
-from vfx.sources import VideoItem
+from vfx.types import VideoItem
 from vfx.store.writer import ShardWriter
 
 

@@ -24,7 +24,7 @@ from vfx.errors import VideoError
 from vfx.features.params import ClipPlanParams
 from vfx.features.preprocess import ModelInput, resize_flow, resize_frames
 from vfx.sampling import frames_in_range, select_clips, tsn_center_offsets
-from vfx.sources import VideoItem
+from vfx.types import VideoItem
 
 
 class Source:

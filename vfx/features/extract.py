@@ -11,7 +11,7 @@ from vfx.engine.plan import DEFAULT_SHARD_SIZE
 from vfx.errors import UsageError
 from vfx.features.params import FeatureParams, ResolvedFeatures, resolve, warn_random_init
 from vfx.features.stage import FeaturesStage, check_devices
-from vfx.sources import VideoItem
+from vfx.types import VideoItem
 from vfx.store.layout import is_store
 
 

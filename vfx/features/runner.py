@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from vfx.features.clips import VideoPlan
-from vfx.sources import VideoItem
+from vfx.types import VideoItem
 
 
 @dataclass

@@ -19,13 +19,14 @@ from typing import Any
 
 import numpy as np
 
-from vfx.engine.stage import Stage, VideoOutput
+from vfx.engine.stage import Stage
+from vfx.types import VideoOutput
 from vfx.errors import UsageError
 from vfx.features.clips import FlowStoreSource, FramesStoreSource, Source, VideoPlan, VideoSource, plan_clips, stream_clips
 from vfx.features.params import RANDOM_INIT_SEED, ResolvedFeatures
 from vfx.features.preprocess import ModelInput, ValueMap
 from vfx.features.runner import run_batched
-from vfx.sources import VideoItem
+from vfx.types import VideoItem
 
 log = logging.getLogger(__name__)
 

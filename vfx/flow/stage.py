@@ -21,9 +21,10 @@ import numpy as np
 from vfx.errors import UsageError, VideoError
 from vfx.flow.params import TVL1_PRESETS, DISParams, FarnebackParams, TVL1Params
 from vfx.flow.quantize import FORMATS, encode_flow_jpeg, quantize
-from vfx.engine.stage import Stage, VideoOutput
+from vfx.engine.stage import Stage
+from vfx.types import VideoOutput
 from vfx.image import Resize
-from vfx.sources import VideoItem
+from vfx.types import VideoItem
 
 BACKENDS = ("opencv", "torch", "farneback", "dis")
 TVL1_BACKENDS = ("opencv", "torch")

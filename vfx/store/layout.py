@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-import vfx
+from vfx.version import __version__
 from vfx.errors import UsageError
 
 SCHEMA_VERSION = 1
@@ -85,7 +85,7 @@ def new_manifest(kind: str, params: dict[str, Any]) -> dict[str, Any]:
     return {
         "kind": kind,
         "schema_version": SCHEMA_VERSION,
-        "vfx_version": vfx.__version__,
+        "vfx_version": __version__,
         "params": params,
         "params_hash": params_hash(params),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),

@@ -13,8 +13,8 @@ from typing import Any
 import h5py
 import numpy as np
 
-from vfx.engine.stage import VideoOutput
-from vfx.sources import VideoItem
+from vfx.types import VideoOutput
+from vfx.types import VideoItem
 from vfx.store.layout import SCHEMA_VERSION, ledger_path, shard_path, write_json_atomic
 
 #: Target size of one HDF5 chunk for streamed (resizable) datasets: large enough for fast sequential I/O,
