@@ -212,7 +212,7 @@ class ResolvedFeatures:
     def provenance(self) -> dict[str, Any]:
         import torch
 
-        import vfx
+        from vfx.version import __version__
 
         p = self.params
         return {
@@ -240,7 +240,7 @@ class ResolvedFeatures:
             "feature_dtype": p.feature_dtype,
             "keep_spatial": p.keep_spatial,
             "motion_maps": p.motion_maps,
-            "versions": {"vfx": vfx.__version__, "torch": torch.__version__},
+            "versions": {"vfx": __version__, "torch": torch.__version__},
         }
 
 

@@ -267,7 +267,7 @@ class FlowStage(Stage):
         return chunks(), len(indices), size
 
     def _from_store(self, item: VideoItem):
-        from vfx import open_store
+        from vfx.store.reader import open_store
 
         path = self.params.from_frames
         if path not in self._stores:
@@ -293,7 +293,7 @@ class FlowStage(Stage):
 
 def items_from_frames_store(path) -> list[VideoItem]:
     """One item per done video of a frames store, keeping label, split and the original source path."""
-    from vfx import open_store
+    from vfx.store.reader import open_store
 
     try:
         store = open_store(path)

@@ -26,8 +26,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-import vfx
 from vfx.errors import UsageError
+from vfx.store.reader import open_store
 
 # ImageNet statistics (torchvision), the convention of the RGB stream and of TSN.
 RGB_MEAN = np.array([0.485, 0.456, 0.406], np.float32)
@@ -204,7 +204,7 @@ def split_ids(
 
 
 def _open(path: str | os.PathLike, kind: str):
-    store = vfx.open_store(path)
+    store = open_store(path)
     if store.kind != kind:
         raise UsageError(f"{path}: is a {store.kind} store, expected a {kind} store")
     return store

@@ -1,0 +1,118 @@
+"""The user's own list files: `.csv` / `.tsv` (header row), `.json` (list of objects), `.jsonl` (one object a line).
+
+Columns: `path` (required) and optional `label`, `split`, `start_sec`, `end_sec`, `video_id`; other columns are
+ignored. Split spellings "training"/"validation"/"testing" become "train"/"val"/"test". Relative paths
+resolve against `root` when given, else against the list file's folder; URLs (`s3://...`) are taken as given.
+Unlike official annotations, a row listed twice, an empty segment or a negative time is an error, reported
+with the line.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+from vfx.errors import UsageError
+from vfx.sources.files import read_json, read_text, resolve, usage
+from vfx.sources.rows import Row, normalise_split, optional_text, parse_seconds
+
+LIST_EXTENSIONS = frozenset({".csv", ".tsv", ".json", ".jsonl"})
+
+
+def _row_from_record(record: dict, where: str, base_dir: Path) -> Row:
+    fields = {str(k).strip().lower(): v for k, v in record.items() if k is not None}
+    raw_path = fields.get("path")
+    if not isinstance(raw_path, str) or not raw_path.strip():
+        raise UsageError(f"{where}: missing or empty 'path'")
+    raw_path = raw_path.strip()
+    start = parse_seconds(fields.get("start_sec"), where, "start_sec")
+    end = parse_seconds(fields.get("end_sec"), where, "end_sec")
+    if start is not None and end is not None and end <= start:
+        raise UsageError(f"{where}: end_sec ({end:g}) must be greater than start_sec ({start:g})")
+    explicit_id = optional_text(fields.get("video_id"))
+    return Row(
+        rel=raw_path,
+        path=resolve(raw_path, base_dir),
+        where=where,
+        label=optional_text(fields.get("label")),
+        split=normalise_split(optional_text(fields.get("split"))),
+        start_sec=start,
+        end_sec=end,
+        explicit_id=explicit_id,
+    )
+
+
+def _rows_from_csv(list_file: Path, base_dir: Path, delimiter: str) -> list[Row]:
+    text = read_text(list_file)
+    reader = csv.DictReader(text.splitlines(), delimiter=delimiter)
+    try:
+        header = [h.strip().lower() for h in (reader.fieldnames or [])]
+    except csv.Error as exc:
+        raise usage(list_file, f"line 1: malformed header ({exc})") from None
+    if not header:
+        raise usage(list_file, "empty list file (expected a header row with a 'path' column)")
+    if "path" not in header:
+        hint = ""
+        if "youtube_id" in header:
+            hint = " (this looks like a Kinetics annotation file: pass dataset kinetics)"
+        raise usage(list_file, f"line 1: no 'path' column in header {header}{hint}")
+    rows = []
+    try:
+        for record in reader:
+            where = f"{list_file} line {reader.line_num}"
+            if None in record:
+                raise UsageError(f"{where}: {len(header) + len(record[None])} fields, the header has {len(header)}")
+            if all((v is None or not str(v).strip()) for v in record.values()):
+                continue
+            rows.append(_row_from_record(record, where, base_dir))
+    except csv.Error as exc:
+        raise usage(list_file, f"line {reader.line_num}: malformed ({exc})") from None
+    return rows
+
+
+def _rows_from_json(list_file: Path, base_dir: Path) -> list[Row]:
+    data = read_json(list_file)
+    if isinstance(data, dict) and "database" in data:
+        raise usage(list_file, "this is an ActivityNet-style annotation file: pass dataset activitynet or thumos14")
+    if not isinstance(data, list):
+        raise usage(list_file, "expected a JSON list of objects with a 'path' key")
+    rows = []
+    for number, record in enumerate(data, start=1):
+        where = f"{list_file} entry {number}"
+        if not isinstance(record, dict):
+            raise UsageError(f"{where}: expected an object with a 'path' key, got {type(record).__name__}")
+        rows.append(_row_from_record(record, where, base_dir))
+    return rows
+
+
+def _rows_from_jsonl(list_file: Path, base_dir: Path) -> list[Row]:
+    rows = []
+    for number, line in enumerate(read_text(list_file).splitlines(), start=1):
+        if not line.strip():
+            continue
+        where = f"{list_file} line {number}"
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise UsageError(f"{where}: invalid JSON ({exc.msg})") from None
+        if not isinstance(record, dict):
+            raise UsageError(f"{where}: expected an object with a 'path' key, got {type(record).__name__}")
+        rows.append(_row_from_record(record, where, base_dir))
+    return rows
+
+
+def rows_from_list(list_file: Path, root: Path | None) -> list[Row]:
+    base_dir = root if root is not None else list_file.parent
+    ext = list_file.suffix.lower()
+    if ext == ".csv":
+        rows = _rows_from_csv(list_file, base_dir, ",")
+    elif ext == ".tsv":
+        rows = _rows_from_csv(list_file, base_dir, "\t")
+    elif ext == ".json":
+        rows = _rows_from_json(list_file, base_dir)
+    else:
+        rows = _rows_from_jsonl(list_file, base_dir)
+    if not rows:
+        raise usage(list_file, "the list has no entries")
+    return rows

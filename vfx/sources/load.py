@@ -1,0 +1,76 @@
+"""`load_items`: what the user points at (folder, video, list file, official annotation) -> sorted `VideoItem`s."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from vfx.errors import UsageError
+from vfx.sources.files import exists, usage
+from vfx.sources.ids import assign_ids, is_video
+from vfx.sources.lists import LIST_EXTENSIONS, rows_from_list
+from vfx.sources.registry import canonical_dataset, dataset_format, dataset_names
+from vfx.sources.rows import Row
+from vfx.sources.walk import rows_from_folder
+from vfx.types import VideoItem
+
+
+def _require_some_exist(rows: list[Row], source: Path, root: Path | None) -> None:
+    """A root that holds none of the listed videos is a usage error (wrong --root), not N failed videos."""
+    if any(exists(row.path) for row in rows):
+        return
+    example = rows[0].path
+    where = f"under {root}" if root is not None else f"next to {source if source.is_dir() else source.parent}"
+    raise usage(
+        source,
+        f"none of the {len(rows)} listed videos exists {where} (e.g. {example}); pass root= / --root with the "
+        "folder that holds the videos",
+    )
+
+
+def load_items(
+    input_path: str | Path,
+    *,
+    dataset: str | None = None,
+    split: int | None = None,
+    root: str | Path | None = None,
+) -> list[VideoItem]:
+    """Read a folder, a video, a list file or (with `dataset`) an official annotation file/folder.
+
+    `split` picks the official split number for UCF101 and HMDB51 (1..3, default 1); every item's `split` is
+    "train"/"val"/"test" as the annotation says (list files: the value given). `root` is the folder the
+    video files are in when they are not next to the list/annotation file. Returns items sorted by video_id.
+    Raises `UsageError` (one line: file, line, reason) for anything the user must fix.
+    """
+    source = Path(input_path).expanduser()
+    root_path = Path(root).expanduser() if root is not None else None
+    fmt = dataset_format(dataset) if dataset is not None else None
+    if not source.exists():
+        raise usage(source, "no such file or folder")
+    if root_path is not None and not root_path.is_dir():
+        raise usage(root_path, "root is not a folder")
+    if split is not None and not (fmt and fmt.numbered_splits):
+        numbered = [name for name in dataset_names() if dataset_format(name).numbered_splits]
+        raise UsageError(f"split={split}: only {' and '.join(numbered)} have numbered splits")
+    if not (source.is_dir() or source.is_file()):
+        raise usage(source, "not a regular file or folder")
+
+    if fmt is None:
+        if source.is_dir():
+            return assign_ids(rows_from_folder(source), strict=True)
+        if is_video(source.name):
+            return assign_ids([Row(rel=source.name, path=str(source), where=str(source))], strict=True)
+        if source.suffix.lower() not in LIST_EXTENSIONS:
+            raise usage(
+                source,
+                "not a folder, a video or a list file (.csv .tsv .json .jsonl); for an official annotation "
+                f"file pass dataset= ({', '.join(dataset_names())})",
+            )
+        rows = rows_from_list(source, root_path)
+        _require_some_exist(rows, source, root_path)
+        return assign_ids(rows, strict=True)
+
+    rows = fmt.parse(source, root_path, split)
+    if not rows:
+        raise usage(source, f"the {fmt.name} annotation lists no videos")
+    _require_some_exist(rows, source, root_path)
+    return assign_ids(rows, strict=False)
