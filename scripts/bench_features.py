@@ -72,6 +72,7 @@ def pure_forward(name: str, clip_len: int, batch: int, threads: int, clips: int)
 def end_to_end(name: str, clip_len: int, stride: int, batch: int, threads: int) -> tuple[float, int]:
     """clips/s of a whole serial `extract_features` run on bikes.mp4, and the number of clips."""
     import vfx
+    from vfx.engine import RunOptions
     from vfx.features import ClipParams, FeatureParams, ModelChoice, extract_features
     from vfx.sources import load_items
 
@@ -82,7 +83,7 @@ def end_to_end(name: str, clip_len: int, stride: int, batch: int, threads: int) 
     with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
         warnings.simplefilter("ignore")
         start = time.perf_counter()
-        summary = extract_features(items, Path(tmp) / "store", params, engine="serial", progress=False)
+        summary = extract_features(items, Path(tmp) / "store", params, RunOptions(engine="serial", progress=False))
         elapsed = time.perf_counter() - start
         assert summary.ok, summary.failures
         clips = int(vfx.open_store(Path(tmp) / "store").read_features(items[0].video_id).shape[0])
@@ -130,6 +131,7 @@ def make_long_video(path: Path, minutes: float) -> Path:
 def memory_child(video: str, out: str) -> None:
     """Runs in a fresh process: features of one video, then print peak RSS (MiB) and the clip count."""
     import vfx
+    from vfx.engine import RunOptions
     from vfx.features import ClipParams, FeatureParams, ModelChoice, SpatialParams, extract_features
     from vfx.sources import load_items
 
@@ -141,7 +143,7 @@ def memory_child(video: str, out: str) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         start = time.perf_counter()
-        summary = extract_features(items, out, params, engine="serial", progress=False)
+        summary = extract_features(items, out, params, RunOptions(engine="serial", progress=False))
         elapsed = time.perf_counter() - start
     assert summary.ok, summary.failures
     clips = vfx.open_store(out).read_features(items[0].video_id).shape[0]

@@ -137,7 +137,7 @@ def write_tiny_clips(folder: Path, count: int) -> None:
 
 
 def stage_wall(folder: Path, workers: int) -> float:
-    from vfx.engine import run_stage
+    from vfx.engine import RunOptions, run_stage
     from vfx.flow.stage import FlowParams, FlowStage
     from vfx.sources import load_items
 
@@ -146,7 +146,7 @@ def stage_wall(folder: Path, workers: int) -> float:
     items = load_items(folder)
     params = FlowParams(backend="opencv", short_side=None)
     t = time.perf_counter()
-    summary = run_stage(FlowStage(params), items, out, engine="ray", workers=workers, shard_size=1, progress=False)
+    summary = run_stage(FlowStage(params), items, out, RunOptions(engine="ray", workers=workers, shard_size=1, progress=False))
     wall = time.perf_counter() - t
     if summary.failed:
         raise SystemExit(f"stage run failed: {summary.failures}")

@@ -9,7 +9,7 @@ import pytest
 import ray.cloudpickle
 
 import vfx
-from vfx.engine import Stage, VideoOutput, run_stage
+from vfx.engine import RunOptions, Stage, VideoOutput, run_stage
 from vfx.errors import CheckpointError, UsageError
 from vfx.frames import FramesStage
 from vfx.sources import load_items
@@ -21,8 +21,8 @@ ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
 
 def test_ray_and_serial_engines_write_identical_stores(ray_local, tiny_dataset, tmp_path):
     items = load_items(tiny_dataset)
-    a = run_stage(FramesStage(), items, tmp_path / "ray", engine="ray", workers=2, shard_size=2, progress=False)
-    b = run_stage(FramesStage(), items, tmp_path / "serial", engine="serial", shard_size=2, progress=False)
+    a = run_stage(FramesStage(), items, tmp_path / "ray", RunOptions(engine="ray", workers=2, shard_size=2, progress=False))
+    b = run_stage(FramesStage(), items, tmp_path / "serial", RunOptions(engine="serial", shard_size=2, progress=False))
     assert a.done == b.done == 6
     ra, rb = vfx.open_store(tmp_path / "ray"), vfx.open_store(tmp_path / "serial")
     assert ra.video_ids() == rb.video_ids()
@@ -56,7 +56,7 @@ class Crashy(Stage):
 def test_dead_workers_get_their_shard_retried_and_a_killer_video_is_recorded(ray_local, tmp_path):
     items = [VideoItem(f"v{i}", f"/data/v{i}.mp4") for i in range(7)]
     stage = Crashy(str(tmp_path), once="v2", always="v5")
-    summary = run_stage(stage, items, tmp_path / "s", engine="ray", workers=2, shard_size=3, progress=False)
+    summary = run_stage(stage, items, tmp_path / "s", RunOptions(engine="ray", workers=2, shard_size=3, progress=False))
     assert (summary.done, summary.failed) == (6, 1)
     store = vfx.open_store(tmp_path / "s")
     assert store.failures() == {"v5": "/data/v5.mp4: worker died while processing (2 times)"}
@@ -69,7 +69,7 @@ def test_dead_workers_get_their_shard_retried_and_a_killer_video_is_recorded(ray
 def test_setup_errors_stop_the_run_with_their_message(ray_local, tmp_path):
     stage = Crashy(str(tmp_path), once="", always="", setup_error=True)
     with pytest.raises(CheckpointError, match=r"weights.pt: missing keys \['fc.weight'\]"):
-        run_stage(stage, [VideoItem("v0", "/x.mp4")], tmp_path / "s", engine="ray", progress=False)
+        run_stage(stage, [VideoItem("v0", "/x.mp4")], tmp_path / "s", RunOptions(engine="ray", progress=False))
 
 
 class NeedsGpu(Crashy):
@@ -79,7 +79,7 @@ class NeedsGpu(Crashy):
 
 def test_more_gpus_per_worker_than_the_cluster_has_is_a_usage_error(ray_local, tmp_path):
     with pytest.raises(UsageError, match="needs 2 GPU but the Ray cluster has 1"):
-        run_stage(NeedsGpu(str(tmp_path), "", ""), [VideoItem("v0", "/x.mp4")], tmp_path / "s", progress=False)
+        run_stage(NeedsGpu(str(tmp_path), "", ""), [VideoItem("v0", "/x.mp4")], tmp_path / "s", RunOptions(progress=False))
 
 
 def test_embedded_cluster_workers_run_at_normal_priority():

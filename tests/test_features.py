@@ -11,6 +11,7 @@ import torch
 
 import vfx
 from test_features_support import make_flow_store, save_seeded_weights, tiny_params
+from vfx.engine import RunOptions
 from vfx.decode import read_frames
 from vfx.errors import CheckpointError, UsageError
 from vfx.features import ClipParams, FeatureParams, ModelChoice, SpatialParams, extract_features, resolve
@@ -247,7 +248,7 @@ def i3d_weights(tmp_path_factory):
 def i3d_store(carphone, i3d_weights, tmp_path_factory):
     path = tmp_path_factory.mktemp("features") / "i3d"
     params = tiny_params(ModelChoice.of("i3d_rgb", i3d_weights))  # 8-frame clips every 40 frames: 3 clips
-    summary = extract_features(carphone, path, params, engine="serial", progress=False)
+    summary = extract_features(carphone, path, params, RunOptions(engine="serial", progress=False))
     assert summary.ok and summary.done == 1
     return path
 
@@ -294,7 +295,7 @@ def test_corrnet_features_end_to_end(carphone, tmp_path):
     """CorrNet (R(2+1)D + correlation) from a checkpoint: its own value range, 2048-d, clip by clip."""
     weights = save_seeded_weights("corrnet_26", tmp_path / "corrnet.pt", seed=2, num_frames=8)
     params = tiny_params(ModelChoice.of("corrnet_26", weights, num_frames=8))
-    summary = extract_features(carphone, tmp_path / "store", params, engine="serial", progress=False)
+    summary = extract_features(carphone, tmp_path / "store", params, RunOptions(engine="serial", progress=False))
     assert summary.ok, summary.failures
     store = vfx.open_store(tmp_path / "store")
     vid = carphone[0].video_id
@@ -326,7 +327,7 @@ def test_store_records_provenance(i3d_store, i3d_weights):
 
 def test_two_runs_give_identical_features(i3d_store, carphone, i3d_weights, tmp_path):
     again = tmp_path / "again"
-    extract_features(carphone, again, tiny_params(ModelChoice.of("i3d_rgb", i3d_weights)), engine="serial", progress=False)
+    extract_features(carphone, again, tiny_params(ModelChoice.of("i3d_rgb", i3d_weights)), RunOptions(engine="serial", progress=False))
     vid = carphone[0].video_id
     first, second = vfx.open_store(i3d_store), vfx.open_store(again)
     np.testing.assert_array_equal(first.read_features(vid), second.read_features(vid))
@@ -335,7 +336,7 @@ def test_two_runs_give_identical_features(i3d_store, carphone, i3d_weights, tmp_
 
 def test_random_init_is_loud_and_recorded(carphone, tmp_path):
     with pytest.warns(vfx.features.RandomWeightsWarning, match="i3d_rgb run with RANDOM weights"):
-        extract_features(carphone, tmp_path / "r", tiny_params(ModelChoice.of("i3d_rgb"), clips=ClipParams(clip_len=8, num_clips=1)), engine="serial", progress=False)
+        extract_features(carphone, tmp_path / "r", tiny_params(ModelChoice.of("i3d_rgb"), clips=ClipParams(clip_len=8, num_clips=1)), RunOptions(engine="serial", progress=False))
     manifest = json.loads((tmp_path / "r" / "vfx-store.json").read_text())
     assert manifest["params"]["models"][0]["weights_sha256"] == "random-init"
     assert manifest["params"]["models"][0]["init_seed"] == 0
@@ -349,7 +350,7 @@ def test_two_stream_i3d_concatenates_aligned_clips(tmp_path, tiny_dataset):
         clips=ClipParams(clip_len=8, stride=6), spatial=SpatialParams(short_side=32, crop_size=32),
     )  # fmt: skip
     with pytest.warns(vfx.features.RandomWeightsWarning):
-        summary = extract_features(items, tmp_path / "two", params, engine="serial", progress=False)
+        summary = extract_features(items, tmp_path / "two", params, RunOptions(engine="serial", progress=False))
     assert summary.ok
     store = vfx.open_store(tmp_path / "two")
     for item, frames in zip(items, (20, 22)):
@@ -368,7 +369,7 @@ def test_two_stream_i3d_concatenates_aligned_clips(tmp_path, tiny_dataset):
     alone = tiny_params(ModelChoice.of("i3d_flow"), from_flow=str(flow_store), clips=ClipParams(clip_len=8, stride=6),
                         spatial=SpatialParams(short_side=32, crop_size=32))  # fmt: skip
     with pytest.warns(vfx.features.RandomWeightsWarning):
-        extract_features(items, tmp_path / "flow-only", alone, engine="serial", progress=False)
+        extract_features(items, tmp_path / "flow-only", alone, RunOptions(engine="serial", progress=False))
     only = vfx.open_store(tmp_path / "flow-only")
     np.testing.assert_allclose(only.read_features(items[0].video_id), store.group(items[0].video_id)["features_i3d_flow"][()], rtol=1e-5, atol=1e-6)
 
@@ -380,7 +381,7 @@ def test_msnet_segments_spatial_maps_motion_maps_and_ten_crop(tmp_path, carphone
         keep_spatial=True, motion_maps=True,
     )  # fmt: skip
     with pytest.warns(vfx.features.RandomWeightsWarning):
-        assert extract_features(carphone, tmp_path / "ms", params, engine="serial", progress=False).ok
+        assert extract_features(carphone, tmp_path / "ms", params, RunOptions(engine="serial", progress=False)).ok
     store = vfx.open_store(tmp_path / "ms")
     g = store.group(carphone[0].video_id)
     assert store.clip_frames(carphone[0].video_id).tolist() == [[15, 105]]  # centres of 4 segments of 120 frames
@@ -397,7 +398,7 @@ def test_short_video_is_padded_and_says_so(tmp_path, tiny_dataset):
     items = load_items(tiny_dataset)[:1]  # 20 frames
     params = tiny_params(ModelChoice.of("tsm_r50", num_classes=5, width=8), clips=ClipParams(clip_len=24, stride=4))
     with pytest.warns(vfx.features.RandomWeightsWarning):
-        extract_features(items, tmp_path / "s", params, engine="serial", progress=False)
+        extract_features(items, tmp_path / "s", params, RunOptions(engine="serial", progress=False))
     store = vfx.open_store(tmp_path / "s")
     vid = items[0].video_id
     assert store.clip_frames(vid).tolist() == [[0, 19]]
@@ -412,7 +413,7 @@ def test_a_broken_video_fails_alone(tmp_path, tiny_dataset):
     items = load_items(folder)
     params = tiny_params(ModelChoice.of("tsm_r50", num_classes=5, width=8), clips=ClipParams(segments=2))
     with pytest.warns(vfx.features.RandomWeightsWarning):
-        summary = extract_features(items, tmp_path / "out", params, engine="serial", progress=False)
+        summary = extract_features(items, tmp_path / "out", params, RunOptions(engine="serial", progress=False))
     assert (summary.done, summary.failed) == (1, 1)
     assert list(summary.failures) == ["broken"] and "broken.mp4" in summary.failures["broken"]
     assert vfx.open_store(tmp_path / "out").read_features("good").shape == (1, 256)
@@ -424,12 +425,12 @@ def test_from_frames_store_gives_the_same_clips(tmp_path, tiny_dataset):
     from vfx.engine import run_stage
 
     items = load_items(tiny_dataset)[:1]
-    run_stage(FramesStage(FrameParams(resize=Resize(), format="raw")), items, tmp_path / "frames", engine="serial", progress=False)
+    run_stage(FramesStage(FrameParams(resize=Resize(), format="raw")), items, tmp_path / "frames", RunOptions(engine="serial", progress=False))
     kwargs = dict(clips=ClipParams(clip_len=4, stride=8), spatial=SpatialParams(short_side=48, crop_size=32))
     model = ModelChoice.of("tsm_r50", num_classes=5, width=8)
     with pytest.warns(vfx.features.RandomWeightsWarning):
-        extract_features(items, tmp_path / "a", tiny_params(model, **kwargs), engine="serial", progress=False)
-        extract_features(items, tmp_path / "b", tiny_params(model, from_frames=str(tmp_path / "frames"), **kwargs), engine="serial", progress=False)
+        extract_features(items, tmp_path / "a", tiny_params(model, **kwargs), RunOptions(engine="serial", progress=False))
+        extract_features(items, tmp_path / "b", tiny_params(model, from_frames=str(tmp_path / "frames"), **kwargs), RunOptions(engine="serial", progress=False))
     vid = items[0].video_id
     a, b = vfx.open_store(tmp_path / "a"), vfx.open_store(tmp_path / "b")
     np.testing.assert_array_equal(a.clip_frames(vid), b.clip_frames(vid))
@@ -443,7 +444,7 @@ def test_precision_bf16_is_close_to_fp32(tmp_path, tiny_dataset):
     for precision in ("fp32", "bf16"):
         params = tiny_params(model, clips=ClipParams(segments=4), precision=precision, feature_dtype="float16")
         with pytest.warns(vfx.features.RandomWeightsWarning):
-            extract_features(items, tmp_path / precision, params, engine="serial", progress=False)
+            extract_features(items, tmp_path / precision, params, RunOptions(engine="serial", progress=False))
         out[precision] = vfx.open_store(tmp_path / precision).read_features(items[0].video_id)
     assert out["fp32"].dtype == np.float16
     assert not np.array_equal(out["fp32"], out["bf16"])
@@ -455,4 +456,4 @@ def test_gpu_requested_without_one_is_refused_in_process(tmp_path, carphone):
         pytest.skip("this machine has a GPU")
     params = tiny_params(ModelChoice.of("i3d_rgb"), gpus_per_worker=1.0)
     with pytest.raises(UsageError, match="--gpus-per-worker 1: torch sees no CUDA GPU on this machine"):
-        extract_features(carphone, tmp_path / "g", params, engine="serial", progress=False)
+        extract_features(carphone, tmp_path / "g", params, RunOptions(engine="serial", progress=False))

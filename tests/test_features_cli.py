@@ -9,6 +9,7 @@ from typer.testing import CliRunner
 
 import vfx
 from test_features_support import make_flow_store, save_seeded_weights
+from vfx.engine import RunOptions
 from vfx.cli import app
 from vfx.sources import load_items
 
@@ -69,7 +70,7 @@ def test_cli_flow_store_that_is_a_frames_store(tmp_path, tiny_dataset):
     from vfx.frames import FramesStage
 
     items = load_items(tiny_dataset)[:1]
-    run_stage(FramesStage(), items, tmp_path / "frames", engine="serial", progress=False)
+    run_stage(FramesStage(), items, tmp_path / "frames", RunOptions(engine="serial", progress=False))
     result = run(tiny_dataset, "-o", tmp_path / "x", "--model", "i3d_flow", "--from-flow", tmp_path / "frames", *TINY)
     assert result.exit_code == 2
     assert f"--from-flow {tmp_path / 'frames'}: a frames store, not flow" in result.stderr

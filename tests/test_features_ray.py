@@ -8,6 +8,7 @@ import torch
 
 import vfx
 from test_features_support import tiny_params
+from vfx.engine import RunOptions
 from vfx.features import ClipParams, ModelChoice, extract_features
 from vfx.sources import load_items
 
@@ -34,10 +35,10 @@ def test_serial_and_ray_stores_are_identical_and_gpu_falls_back(ray_with_a_logic
     items = load_items(tiny_dataset)[:3]
     params = tiny_params(ModelChoice.of("tsm_r50", num_classes=5, width=8), clips=ClipParams(clip_len=4, stride=6))
     with pytest.warns(vfx.features.RandomWeightsWarning):
-        serial = extract_features(items, tmp_path / "serial", params, engine="serial", shard_size=2, progress=False)
+        serial = extract_features(items, tmp_path / "serial", params, RunOptions(engine="serial", shard_size=2, progress=False))
     gpu_params = tiny_params(ModelChoice.of("tsm_r50", num_classes=5, width=8), clips=ClipParams(clip_len=4, stride=6), gpus_per_worker=0.5)
     with pytest.warns(vfx.features.RandomWeightsWarning):
-        on_ray = extract_features(items, tmp_path / "ray", gpu_params, engine="ray", workers=1, shard_size=2, progress=False)
+        on_ray = extract_features(items, tmp_path / "ray", gpu_params, RunOptions(engine="ray", workers=1, shard_size=2, progress=False))
     assert serial.ok and on_ray.ok and on_ray.done == 3
     a, b = vfx.open_store(tmp_path / "serial"), vfx.open_store(tmp_path / "ray")
     assert a.video_ids() == b.video_ids() == [i.video_id for i in items]
@@ -57,4 +58,4 @@ def test_more_gpus_per_worker_than_the_cluster_has(ray_with_a_logical_gpu, tmp_p
     params = tiny_params(ModelChoice.of("tsm_r50", num_classes=5, width=8), gpus_per_worker=2.0)
     with pytest.raises(vfx.errors.UsageError, match="each worker needs 2 GPU but the Ray cluster has 1"):
         with pytest.warns(vfx.features.RandomWeightsWarning):
-            extract_features(items, tmp_path / "x", params, engine="ray", progress=False)
+            extract_features(items, tmp_path / "x", params, RunOptions(engine="ray", progress=False))

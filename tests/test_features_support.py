@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from vfx.decode import probe
-from vfx.engine import Stage, VideoOutput, run_stage
+from vfx.engine import RunOptions, Stage, VideoOutput, run_stage
 from vfx.features import ClipParams, FeatureParams, ModelChoice, SpatialParams
 from vfx.types import VideoItem
 
@@ -47,7 +47,7 @@ class ConstantFlowStage(Stage):
 
 
 def make_flow_store(items: list[VideoItem], path: Path, dx: float = 3.0, dy: float = -1.0) -> Path:
-    run_stage(ConstantFlowStage(dx, dy), items, path, engine="serial", progress=False)
+    run_stage(ConstantFlowStage(dx, dy), items, path, RunOptions(engine="serial", progress=False))
     return path
 
 

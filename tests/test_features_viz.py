@@ -8,6 +8,7 @@ import pytest
 
 import vfx
 from test_features_support import tiny_params
+from vfx.engine import RunOptions
 from vfx.errors import UsageError
 from vfx.features import ClipParams, ModelChoice, SpatialParams, extract_features
 from vfx.features.motion_viz import confidence_to_heat, flow_to_colour, motion_figure, save_motion_figure
@@ -50,7 +51,7 @@ def test_render_maps_stored_by_a_features_run(tmp_path, samples):
         spatial=SpatialParams(short_side=64, crop_size=64), motion_maps=True,
     )  # fmt: skip
     with pytest.warns(vfx.features.RandomWeightsWarning):
-        extract_features(items, tmp_path / "ms", params, engine="serial", progress=False)
+        extract_features(items, tmp_path / "ms", params, RunOptions(engine="serial", progress=False))
     store = vfx.open_store(tmp_path / "ms")
     assert store.group("carphone_pristine")["clip_indices"][()].tolist() == [[20, 60, 100]]
     out = tmp_path / "motion.png"

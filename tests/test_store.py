@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import vfx
-from vfx.engine import run_stage
+from vfx.engine import RunOptions, run_stage
 from vfx.errors import UsageError
 from vfx.frames import FrameParams, FramesStage
 from vfx.image import Resize
@@ -18,7 +18,7 @@ RAW = FrameParams(resize=Resize(), format="raw")
 
 
 def _extract(items, out, params=RAW, **kw):
-    return run_stage(FramesStage(params), items, out, engine="serial", progress=False, shard_size=2, **kw)
+    return run_stage(FramesStage(params), items, out, RunOptions(engine="serial", progress=False, shard_size=2, **kw))
 
 
 def test_serial_run_writes_a_readable_store(tiny_dataset, tmp_path):

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 import vfx
 from vfx.cli.app import app
-from vfx.engine import Stage, VideoOutput, run_stage
+from vfx.engine import RunOptions, Stage, VideoOutput, run_stage
 from vfx.types import VideoItem
 from vfx.train.synthetic import SyntheticParams, make_dataset
 
@@ -96,7 +96,7 @@ def flow_store(frames_path: Path, out: Path, real: bool = False, fmt: str = "flo
         a = store.attrs(v)
         items.append(VideoItem(v, a["source_path"], a.get("label"), a.get("split")))
     store.close()
-    summary = run_stage(CodedFlowStage(str(frames_path), real, fmt), items, out, engine="serial", progress=False)
+    summary = run_stage(CodedFlowStage(str(frames_path), real, fmt), items, out, RunOptions(engine="serial", progress=False))
     assert summary.failed == 0, summary.failures
     return out
 
@@ -126,7 +126,7 @@ class CodedFeatureStage(Stage):
 def feature_store(out: Path, labels: dict[str, str], seed: int = 0, dim: int = 6) -> Path:
     classes = sorted(set(labels.values()))
     items = [VideoItem(v, f"/nonexistent/{v}.mp4", lab) for v, lab in sorted(labels.items())]
-    summary = run_stage(CodedFeatureStage(classes, dim=dim, seed=seed), items, out, engine="serial", progress=False)
+    summary = run_stage(CodedFeatureStage(classes, dim=dim, seed=seed), items, out, RunOptions(engine="serial", progress=False))
     assert summary.failed == 0, summary.failures
     return out
 

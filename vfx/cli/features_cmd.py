@@ -10,22 +10,16 @@ import typer
 
 from vfx.cli.app import app, handle_errors
 from vfx.cli.common import (
-    AddressOpt,
     DatasetOpt,
-    EngineOpt,
     InputArg,
     OutputOpt,
-    OverwriteOpt,
-    ProgressOpt,
     RecipeOpt,
-    RetryFailedOpt,
     RootOpt,
-    ShardSizeOpt,
     SplitOpt,
-    WorkersOpt,
     finish,
+    run_options,
 )
-from vfx.engine.plan import DEFAULT_SHARD_SIZE
+from vfx.engine import RunOptions
 from vfx.errors import UsageError
 from vfx.recipes import load_recipe, merge_options
 
@@ -127,6 +121,7 @@ def feature_params(opts: dict):
 
 @app.command("features")
 @handle_errors
+@run_options
 def features(
     input: InputArg,
     output: OutputOpt,
@@ -147,7 +142,6 @@ def features(
     crop: Annotated[Optional[str], typer.Option("--crop", help="center, three or ten crops per clip.")] = None,
     crop_size: Annotated[Optional[int], typer.Option("--crop-size", help="Crop side (default: the model's, 224).")] = None,
     crop_reduce: Annotated[Optional[str], typer.Option("--crop-reduce", help="mean: average the crops' features; keep: also store them per crop.")] = None,
-    workers: WorkersOpt = None,
     gpus_per_worker: Annotated[Optional[float], typer.Option("--gpus-per-worker", help="GPUs per worker, fractional allowed; 0 runs on CPU (default: 1 if CUDA is available, else 0).")] = None,
     threads: Annotated[Optional[int], typer.Option("--threads", help="Torch threads per worker (default: cores / workers).")] = None,
     batch_size: Annotated[Optional[int], typer.Option("--batch-size", help="Clips per forward pass, across videos (default 8).")] = None,
@@ -155,12 +149,8 @@ def features(
     feature_dtype: Annotated[Optional[str], typer.Option("--feature-dtype", help="Stored dtype: float32 or float16.")] = None,
     keep_spatial: Annotated[Optional[bool], typer.Option("--keep-spatial", help="Also store the feature maps before pooling.")] = None,
     motion_maps: Annotated[Optional[bool], typer.Option("--motion-maps", help="MSNet: also store displacement and confidence maps.")] = None,
-    engine: EngineOpt = "ray",
-    address: AddressOpt = None,
-    overwrite: OverwriteOpt = False,
-    shard_size: ShardSizeOpt = DEFAULT_SHARD_SIZE,
-    retry_failed: RetryFailedOpt = False,
-    progress: ProgressOpt = True,
+    *,
+    run: RunOptions,
 ) -> None:
     """Per-clip features of a named backbone into a features store (two-stream: several --model)."""
     from vfx.features.extract import extract_features, load_feature_items, prepare_features
@@ -180,7 +170,7 @@ def features(
         recipe_opts.pop("weights", None)
     params = feature_params(merge_options(cli, recipe_opts, DEFAULTS))
     items, params = load_feature_items(input, params, dataset=dataset, split=split, root=root)
-    resolved = prepare_features(params, engine=engine, workers=workers)
+    resolved = prepare_features(params, run)
     random = resolved.random_init
     warning = (
         f"WARNING: {', '.join(random)} run with RANDOM weights (no --weights): these features are for testing "
@@ -190,10 +180,7 @@ def features(
         typer.echo(warning, err=True)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        summary = extract_features(
-            items, output, resolved, engine=engine, workers=workers, address=address, overwrite=overwrite,
-            shard_size=shard_size, retry_failed=retry_failed, progress=progress,
-        )  # fmt: skip
+        summary = extract_features(items, output, resolved, run)
     if random:
         typer.echo(warning, err=True)  # again after the progress bar, where it is seen
     _echo_device_note(summary.store)

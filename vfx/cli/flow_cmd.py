@@ -9,21 +9,15 @@ import typer
 
 from vfx.cli.app import app, handle_errors
 from vfx.cli.common import (
-    AddressOpt,
     DatasetOpt,
-    EngineOpt,
     OutputOpt,
-    OverwriteOpt,
-    ProgressOpt,
     RecipeOpt,
-    RetryFailedOpt,
     RootOpt,
-    ShardSizeOpt,
     SplitOpt,
-    WorkersOpt,
     finish,
+    run_options,
 )
-from vfx.engine.plan import DEFAULT_SHARD_SIZE
+from vfx.engine import RunOptions
 from vfx.errors import UsageError
 from vfx.recipes import load_recipe, merge_options
 
@@ -42,6 +36,7 @@ def _opt(flag: str, help: str):
 
 @app.command("extract-flow")
 @handle_errors
+@run_options
 def extract_flow(
     output: OutputOpt,
     input: Annotated[Optional[Path], typer.Argument(help="Video folder, list file or annotation file (or use --from-frames).")] = None,
@@ -71,13 +66,8 @@ def extract_flow(
     scale_step: Annotated[Optional[float], _opt("--scale-step", "TV-L1 pyramid scale step.")] = None,
     gamma: Annotated[Optional[float], _opt("--gamma", "TV-L1 illumination term (opencv backend only).")] = None,
     median_filtering: Annotated[Optional[int], _opt("--median-filtering", "TV-L1 median kernel: 5, 3, or 1 (off).")] = None,
-    workers: WorkersOpt = None,
-    engine: EngineOpt = "ray",
-    address: AddressOpt = None,
-    overwrite: OverwriteOpt = False,
-    shard_size: ShardSizeOpt = DEFAULT_SHARD_SIZE,
-    retry_failed: RetryFailedOpt = False,
-    progress: ProgressOpt = True,
+    *,
+    run: RunOptions,
 ) -> None:
     """Compute optical flow for every video (or every video of a frames store) into a flow store."""
     from vfx.engine import run_stage
@@ -125,8 +115,7 @@ def extract_flow(
                 raise UsageError(f"{from_frames}: the frames store holds none of the videos of {input}")
     else:
         items = load_items(input, dataset=dataset, split=split, root=root)
-    summary = run_stage(FlowStage(params), items, output, engine=engine, workers=workers, address=address,
-                        overwrite=overwrite, shard_size=shard_size, retry_failed=retry_failed, progress=progress)
+    summary = run_stage(FlowStage(params), items, output, run)
     finish(summary)
 
 

@@ -8,23 +8,16 @@ import typer
 
 from vfx.cli.app import app, handle_errors
 from vfx.cli.common import (
-    AddressOpt,
     DatasetOpt,
-    EngineOpt,
     InputArg,
     OutputOpt,
-    OverwriteOpt,
-    ProgressOpt,
     RecipeOpt,
-    RetryFailedOpt,
     RootOpt,
-    ShardSizeOpt,
     SplitOpt,
-    WorkersOpt,
     finish,
+    run_options,
 )
-from vfx.engine import run_stage
-from vfx.engine.plan import DEFAULT_SHARD_SIZE
+from vfx.engine import RunOptions, run_stage
 from vfx.frames import FrameParams, FramesStage
 from vfx.image import Resize, parse_size
 from vfx.recipes import load_recipe, merge_options
@@ -75,6 +68,7 @@ def frame_params(opts: dict) -> FrameParams:
 
 @app.command("extract-frames")
 @handle_errors
+@run_options
 def extract_frames(
     input: InputArg,
     output: OutputOpt,
@@ -95,13 +89,8 @@ def extract_frames(
     seed: Annotated[Optional[int], typer.Option("--seed", help="Seed of random segment picks.")] = None,
     format: Annotated[Optional[str], typer.Option("--format", help="jpeg (default) or raw uint8.")] = None,
     quality: Annotated[Optional[int], typer.Option("--quality", help="JPEG quality 1-100 (default 95).")] = None,
-    workers: WorkersOpt = None,
-    engine: EngineOpt = "ray",
-    address: AddressOpt = None,
-    overwrite: OverwriteOpt = False,
-    shard_size: ShardSizeOpt = DEFAULT_SHARD_SIZE,
-    retry_failed: RetryFailedOpt = False,
-    progress: ProgressOpt = True,
+    *,
+    run: RunOptions,
 ) -> None:
     """Decode videos and store their (sampled, resized) frames as JPEG bytes or raw uint8."""
     cli = dict(short_side=short_side, size=size, keep_size=keep_size, upscale=upscale, interpolation=interpolation, crop=crop, fps=fps,
@@ -113,6 +102,5 @@ def extract_frames(
         recipe_opts = {k: v for k, v in recipe_opts.items() if k not in ("size", "keep_size")}
     params = frame_params(merge_options(cli, recipe_opts, DEFAULTS))
     items = load_items(input, dataset=dataset, split=split, root=root)
-    summary = run_stage(FramesStage(params), items, output, engine=engine, workers=workers, address=address,
-                        overwrite=overwrite, shard_size=shard_size, retry_failed=retry_failed, progress=progress)
+    summary = run_stage(FramesStage(params), items, output, run)
     finish(summary)

@@ -20,7 +20,8 @@ from typing import Any
 
 from tqdm import tqdm
 
-from vfx.engine.plan import DEFAULT_SHARD_SIZE, Shard, balance_shards, plan_shards
+from vfx.engine.options import RunOptions
+from vfx.engine.plan import Shard, balance_shards, plan_shards
 from vfx.engine.stage import Stage
 from vfx.engine.worker import ShardWorker, VideoResult
 from vfx.errors import UsageError, VfxError
@@ -39,7 +40,6 @@ from vfx.store.layout import (
     write_json_atomic,
 )
 
-ENGINES = ("ray", "serial")
 #: A video in flight when its worker died this many times is recorded as failed.
 MAX_WORKER_DEATHS = 2
 #: A shard whose open/close keeps failing (not a video's fault: disk full, setup crash) stops the run.
@@ -75,28 +75,18 @@ def run_stage(
     stage: Stage,
     items: list[VideoItem],
     output: str | os.PathLike,
-    *,
-    engine: str = "ray",
-    workers: int | None = None,
-    address: str | None = None,
-    overwrite: bool = False,
-    shard_size: int = DEFAULT_SHARD_SIZE,
-    retry_failed: bool = False,
-    progress: bool = True,
+    options: RunOptions = RunOptions(),
 ) -> RunSummary:
     """Run `stage` over `items` into the store at `output`, resuming whatever an earlier run finished."""
-    if engine not in ENGINES:
-        raise UsageError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
-    if workers is not None and workers < 1:
-        raise UsageError(f"--workers must be >= 1, got {workers}")
+    engine, workers, address, progress = options.engine, options.workers, options.address, options.progress
     if not items:
         raise UsageError("no videos to process")
     started = time.perf_counter()
-    store = prepare_store(Path(output), stage.kind, stage.provenance(), overwrite)
+    store = prepare_store(Path(output), stage.kind, stage.provenance(), options.overwrite)
     remove_incomplete(store)
     recorded = video_status(read_ledgers(store))
     first_id = max(existing_shard_ids(store), default=-1) + 1
-    shards = plan_shards(items, recorded, first_id, shard_size, retry_failed)
+    shards = plan_shards(items, recorded, first_id, options.shard_size, options.retry_failed)
     todo = sum(len(s.items) for s in shards)
     summary = RunSummary(store, stage.kind, total=len(items), skipped=len(items) - todo, engine=engine)
 

@@ -8,7 +8,7 @@ processes, so keep them small (parameters only) and load heavy things (models) i
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, ClassVar
 
 from vfx.types import VideoItem, VideoOutput
@@ -18,17 +18,36 @@ class Stage(ABC):
     """Base class of every stage. Subclasses set `kind` and implement `process` (or `process_many`)."""
 
     kind: ClassVar[str] = ""
+    #: What the stage counts inside a video, for progress and summaries ("frames", "pairs", "clips").
+    unit: ClassVar[str] = "frames"
+    #: Where `report` sends sub-video progress: set by the engine's worker, a no-op elsewhere.
+    _progress: Callable[[int, int | None], None] | None = None
 
     @abstractmethod
     def provenance(self) -> dict[str, Any]:
         """JSON-serialisable parameters recorded in the store; a rerun with other values is refused."""
 
-    def resources(self) -> dict[str, float]:
-        """Ray resources of one worker: {"num_cpus": 1} for CPU stages, {"num_gpus": g, ...} for models."""
+    def resources(self) -> dict[str, float | None]:
+        """Ray resources of one worker: {"num_cpus": 1} for CPU stages, {"num_gpus": g, ...} for models.
+
+        `"num_cpus": None` leaves the CPUs to the engine: on each node it gives every worker the node's CPUs
+        divided by the workers that fit there, and tells the stage through `set_threads` before `setup`.
+        """
         return {"num_cpus": 1}
+
+    def set_threads(self, threads: int) -> None:
+        """The CPUs this worker holds, when `resources()` left them to the engine (called before `setup`)."""
 
     def setup(self) -> None:
         """Called once in each worker process before its first video (load models here)."""
+
+    def report(self, done: int, total: int | None = None) -> None:
+        """Progress inside the current video: `done` more units (`unit`) finished; `total` units when known.
+
+        Call with done=0 and the total at the start of a video. Cheap; the engine shows it on its bar.
+        """
+        if self._progress is not None:
+            self._progress(done, total)
 
     @abstractmethod
     def process(self, item: VideoItem) -> VideoOutput:

@@ -6,8 +6,7 @@ import os
 from dataclasses import replace
 from pathlib import Path
 
-from vfx.engine import RunSummary, run_stage
-from vfx.engine.plan import DEFAULT_SHARD_SIZE
+from vfx.engine import RunOptions, RunSummary, run_stage
 from vfx.errors import UsageError
 from vfx.features.params import FeatureParams, ResolvedFeatures, resolve, warn_random_init
 from vfx.features.stage import FeaturesStage, check_devices
@@ -60,7 +59,7 @@ def load_feature_items(input_path: str | os.PathLike, params: FeatureParams, **s
     return load_items(path, **source_kwargs), params
 
 
-def prepare_features(params: FeatureParams, *, engine: str = "ray", workers: int | None = None) -> ResolvedFeatures:
+def prepare_features(params: FeatureParams, options: RunOptions = RunOptions()) -> ResolvedFeatures:
     """Check inputs, devices, models and weights (nothing is written) and fill defaults: what a run will do."""
     for label, path, kind in (("--from-frames", params.from_frames, "frames"), ("--from-flow", params.from_flow, "flow")):
         if path is not None:
@@ -68,8 +67,8 @@ def prepare_features(params: FeatureParams, *, engine: str = "ray", workers: int
     if params.threads is None:
         # CPU workers share the cores between them (one worker with all cores batches best on CPU).
         cores = os.cpu_count() or 1
-        params = replace(params, threads=max(1, cores // (workers or 1)))
-    check_devices(params, engine)
+        params = replace(params, threads=max(1, cores // (options.workers or 1)))
+    check_devices(params, options.engine)
     return resolve(params)
 
 
@@ -77,27 +76,17 @@ def extract_features(
     items: list[VideoItem],
     output: str | os.PathLike,
     params: FeatureParams | ResolvedFeatures,
-    *,
-    engine: str = "ray",
-    workers: int | None = None,
-    address: str | None = None,
-    overwrite: bool = False,
-    shard_size: int = DEFAULT_SHARD_SIZE,
-    retry_failed: bool = False,
-    progress: bool = True,
+    options: RunOptions = RunOptions(),
 ) -> RunSummary:
     """Compute per-clip features of `items` into the features store at `output` (resuming earlier runs).
 
     `params` may be the result of `prepare_features` (the CLI checks everything before it prints anything).
     Models without weights raise a `RandomWeightsWarning`.
     """
-    resolved = params if isinstance(params, ResolvedFeatures) else prepare_features(params, engine=engine, workers=workers)
+    resolved = params if isinstance(params, ResolvedFeatures) else prepare_features(params, options)
     warn_random_init(resolved)  # printed once to stderr by Python's default warning filter
     stage = FeaturesStage(resolved)
-    return run_stage(
-        stage, items, output, engine=engine, workers=workers, address=address, overwrite=overwrite,
-        shard_size=shard_size, retry_failed=retry_failed, progress=progress,
-    )  # fmt: skip
+    return run_stage(stage, items, output, options)
 
 
 def _check_input_store(label: str, path: str, kind: str) -> None:
