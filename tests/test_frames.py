@@ -19,7 +19,7 @@ from videos import pattern_frames, write_video
         (Resize(short_side=256, upscale=True), (176, 144), (312, 256)),
         (Resize(short_side=32), (48, 64), (32, 42)),  # portrait: width is the short side
         (Resize(size=(340, 256)), (1280, 720), (340, 256)),
-        (Resize(size=(340, 256)), (176, 144), (176, 144)),
+        (Resize(size=(340, 256)), (176, 144), (340, 256)),  # an exact size is exact (TSN/denseflow enlarge)
         (Resize(size=(340, 256), upscale=True), (176, 144), (340, 256)),
         (Resize(), (1280, 720), (1280, 720)),
     ],

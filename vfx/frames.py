@@ -35,6 +35,25 @@ class FrameParams:
             raise UsageError(f"JPEG quality must be in 1..100, got {self.quality}")
 
 
+def size_notice(params: FrameParams, items: list[VideoItem]) -> str | None:
+    """What to say at the start of a run whose frame size will not be applied: a short side larger than the
+    first readable video's (without `upscale`, such videos keep their size, and the store records that)."""
+    resize = params.resize
+    if resize.short_side is None or resize.upscale:
+        return None
+    for item in items[:3]:
+        try:
+            with VideoFile(item.path) as video:
+                info = video.info
+        except VideoError:
+            continue
+        if min(info.width, info.height) < resize.short_side:
+            return (f"note: {item.video_id} is {info.width}x{info.height}: videos whose short side is under "
+                    f"{resize.short_side} keep their own size (--upscale enlarges them, --size WxH gives exactly WxH)")
+        return None
+    return None
+
+
 class FramesStage(Stage):
     kind = "frames"
 

@@ -21,8 +21,8 @@ class Resize:
 
     `short_side`: scale so the shorter side has this length (aspect kept; sizes rounded to even numbers, as
     ffmpeg's `scale=-2:N` does, so that codecs and 2x2 pyramids never meet odd sizes). `size`: exact
-    (width, height), e.g. (340, 256) as TSN does. Neither: keep the source size. Downscaling only, unless
-    `upscale`. `interpolation`: OpenCV's "linear" (default: what denseflow, which builds mmaction2's rawframe
+    (width, height), e.g. (340, 256) as TSN does, always applied (UCF101's 320x240 videos are enlarged to
+    340x256, as denseflow does). Neither: keep the source size. A short side only shrinks, unless `upscale`. `interpolation`: OpenCV's "linear" (default: what denseflow, which builds mmaction2's rawframe
     datasets, and mmcv's resize use; also the fastest here: the frames go from FFmpeg's decoder to OpenCV
     without a colour swap, measured 1.3x the throughput of "decoder" with 2 workers), "area", "cubic", or
     "decoder" (FFmpeg's bicubic scaler inside decord's decoder, as `ffmpeg -vf scale` does).
@@ -46,10 +46,7 @@ class Resize:
     def output_size(self, width: int, height: int) -> tuple[int, int]:
         """(width, height) of a resized frame whose source is width x height."""
         if self.size is not None:
-            w, h = self.size
-            if not self.upscale and (w > width or h > height):
-                return width, height
-            return w, h
+            return self.size  # exactly this size, enlarging if need be, as TSN's denseflow (--new_width/height)
         if self.short_side is not None:
             short = min(width, height)
             if short <= self.short_side and not self.upscale:

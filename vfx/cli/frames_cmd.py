@@ -18,7 +18,7 @@ from vfx.cli.common import (
     run_options,
 )
 from vfx.engine import RunOptions, run_stage
-from vfx.frames import FrameParams, FramesStage
+from vfx.frames import FrameParams, FramesStage, size_notice
 from vfx.image import Resize, parse_size
 from vfx.recipes import load_recipe, merge_options
 from vfx.sampling import Sampling
@@ -79,7 +79,7 @@ def extract_frames(
     short_side: Annotated[Optional[int], typer.Option("--short-side", help="Resize so the short side is this long (default 256).")] = None,
     size: Annotated[Optional[str], typer.Option("--size", help="Resize to exactly WxH, e.g. 340x256.")] = None,
     keep_size: Annotated[Optional[bool], typer.Option("--keep-size", help="Keep the source size.")] = None,
-    upscale: Annotated[Optional[bool], typer.Option("--upscale", help="Also enlarge videos smaller than the target.")] = None,
+    upscale: Annotated[Optional[bool], typer.Option("--upscale", help="Also enlarge videos whose short side is under --short-side (--size is always exact).")] = None,
     interpolation: Annotated[Optional[str], typer.Option("--interpolation", help="linear (OpenCV bilinear, as denseflow and mmcv; default), area, cubic, or decoder (FFmpeg bicubic while decoding, as ffmpeg -vf scale).")] = None,
     crop: Annotated[Optional[str], typer.Option("--crop", help="Centre crop WxH after resizing, e.g. 224x224.")] = None,
     fps: Annotated[Optional[float], typer.Option("--fps", help="Sample at this frame rate (by timestamps; right for variable frame rate).")] = None,
@@ -102,5 +102,8 @@ def extract_frames(
         recipe_opts = {k: v for k, v in recipe_opts.items() if k not in ("size", "keep_size")}
     params = frame_params(merge_options(cli, recipe_opts, DEFAULTS))
     items = load_items(input, dataset=dataset, split=split, root=root)
+    notice = size_notice(params, items)
+    if notice:
+        typer.echo(notice, err=True)
     summary = run_stage(FramesStage(params), items, output, run)
     finish(summary)

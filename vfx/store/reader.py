@@ -115,6 +115,16 @@ class Store:
             return flow.astype(np.float32) * np.float32(2 * bound / 255.0) - np.float32(bound)
         return flow.astype(np.float32)
 
+    def stored_jpegs(self, video_id: str) -> tuple[np.ndarray, np.ndarray] | None:
+        """The JPEG files as stored, never re-encoded: `(buffer uint8 [B], offsets int64 [N+1])`, file i being
+        `buffer[offsets[i]:offsets[i+1]]` (frames: one per frame; flow: x0, y0, x1, y1, ...), or None when the
+        video's frames or flow are not stored as JPEG."""
+        group = self.group(video_id)
+        for data, offsets in (("jpeg", "jpeg_offsets"), ("flow_jpeg", "flow_jpeg_offsets")):
+            if data in group:
+                return group[data][()], group[offsets][()]
+        return None
+
     def flow_pairs(self, video_id: str) -> np.ndarray:
         return self.group(video_id)["flow_pairs"][()]
 
@@ -123,6 +133,13 @@ class Store:
 
     def clip_frames(self, video_id: str) -> np.ndarray:
         return self.group(video_id)["clip_frames"][()]
+
+    def clip_timestamps(self, video_id: str) -> np.ndarray:
+        """float64 [num_clips, 2]: start of each clip's first frame, end of its last (NaN when unknown)."""
+        group = self.group(video_id)
+        if "clip_timestamps" not in group:
+            return np.full((group["clip_frames"].shape[0], 2), np.nan)
+        return group["clip_timestamps"][()]
 
     # -- lifetime --------------------------------------------------------------------------------------
     def close(self) -> None:
