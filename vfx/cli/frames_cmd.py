@@ -104,6 +104,6 @@ def extract_frames(
     items = load_items(input, dataset=dataset, split=split, root=root)
     notice = size_notice(params, items)
     if notice:
-        typer.echo(notice, err=True)
+        typer.echo(notice)
     summary = run_stage(FramesStage(params), items, output, run)
     finish(summary)

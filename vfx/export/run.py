@@ -63,7 +63,7 @@ def export_store(
 ) -> ExportSummary:
     """Export the done videos of `store` (those in `videos` / of `split` when given) to `out` as `to`
     (`actionformer`, `bmn`, `rawframes`, `npy`); format options (`rows` for bmn) as keywords."""
-    from vfx import open_store
+    from vfx.store.reader import open_store
 
     if to not in REGISTRY:
         raise UsageError(f"unknown export format {to!r}; choose one of {', '.join(sorted(REGISTRY))}")
@@ -199,7 +199,7 @@ _STORES: dict[str, Any] = {}
 
 def _export_one(store_path: str, fmt: ExportFormat, video_id: str, out: Path):
     """In a pool process: the store is opened once per process and kept for its next videos."""
-    from vfx import open_store
+    from vfx.store.reader import open_store
 
     if store_path not in _STORES:
         _STORES[store_path] = open_store(store_path)
