@@ -16,7 +16,10 @@ from vfx.models.msnet import MotionSqueeze, kernel_soft_argmax
 from vfx.models.resnet import ResNet2d
 from vfx.models.tsm import TemporalShift, install_temporal_shift, temporal_shift
 
-NAMES = ["corrnet_101", "corrnet_26", "corrnet_50", "i3d_flow", "i3d_rgb", "msnet_r18", "msnet_r50", "r2plus1d_26", "tsm_r50"]
+NAMES = sorted([
+    "corrnet_101", "corrnet_26", "corrnet_50", "i3d_flow", "i3d_rgb", "msnet_r18", "msnet_r50", "r2plus1d_26", "tsm_r50",
+    "csn_r101", "i3d_nl_r50", "i3d_r50", "slowfast_r50", "videomae_b",
+])
 
 
 def test_registry_names_are_the_public_ones():

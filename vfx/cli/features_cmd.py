@@ -33,7 +33,7 @@ DEFAULTS = {
     "stride": None,
     "num_clips": None,
     "segments": None,
-    "frame_step": 1,
+    "frame_step": None,
     "short_side": 256,
     "crop": "center",
     "crop_size": None,
@@ -100,7 +100,7 @@ def feature_params(opts: dict):
         models=tuple(ModelChoice.of(m, w) for m, w in zip(models, weights)),
         clips=ClipParams(
             clip_len=opt_int("clip_len"), stride=opt_int("stride"), num_clips=opt_int("num_clips"),
-            segments=opt_int("segments"), frame_step=int(opts["frame_step"]),
+            segments=opt_int("segments"), frame_step=opt_int("frame_step"),
         ),
         spatial=SpatialParams(
             short_side=int(opts["short_side"]), crop=str(opts["crop"]), crop_size=opt_int("crop_size"),
@@ -137,7 +137,7 @@ def features(
     stride: Annotated[Optional[int], typer.Option("--stride", help="Start a clip every S frames (default: back to back).")] = None,
     num_clips: Annotated[Optional[int], typer.Option("--num-clips", help="N clips spread uniformly over each video.")] = None,
     segments: Annotated[Optional[int], typer.Option("--segments", help="One clip of K TSN segments per video (TSM/MSNet default: 8).")] = None,
-    frame_step: Annotated[Optional[int], typer.Option("--frame-step", help="Take every n-th frame inside a clip.")] = None,
+    frame_step: Annotated[Optional[int], typer.Option("--frame-step", help="Take every n-th frame inside a clip (default: the model's, e.g. 8 for i3d_r50 8x8).")] = None,
     short_side: Annotated[Optional[int], typer.Option("--short-side", help="Resize the short side to this (default 256).")] = None,
     crop: Annotated[Optional[str], typer.Option("--crop", help="center, three or ten crops per clip.")] = None,
     crop_size: Annotated[Optional[int], typer.Option("--crop-size", help="Crop side (default: the model's, 224).")] = None,

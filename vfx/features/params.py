@@ -55,14 +55,14 @@ class ClipParams:
     dense clips: `clip_len` frames (every `frame_step`-th) starting every `stride` frames (default: back to
     back); uniform: `num_clips` clips of `clip_len` spread over the video; segments: one clip per video made
     of one frame from each of `segments` equal segments (TSN test sampling). Unset values come from the
-    first model's input spec (`sampling`, `num_frames`).
+    first model's input spec (`sampling`, `num_frames`, `frame_step`).
     """
 
     clip_len: int | None = None
     stride: int | None = None
     num_clips: int | None = None
     segments: int | None = None
-    frame_step: int = 1
+    frame_step: int | None = None
 
     def __post_init__(self) -> None:
         chosen = [n for n, v in (("--stride", self.stride), ("--num-clips", self.num_clips), ("--segments", self.segments)) if v is not None]
@@ -330,11 +330,12 @@ def _clip_plan(c: ClipParams, spec) -> ClipPlanParams:
         # TSN-style models (TSM, MSNet) were trained and are tested on K segments of the whole video.
         return ClipPlanParams("segments", spec.num_frames, None, None, 1)
     clip_len = c.clip_len if c.clip_len is not None else spec.num_frames
+    frame_step = c.frame_step if c.frame_step is not None else spec.frame_step
     if c.num_clips is not None:
-        return ClipPlanParams("uniform", clip_len, None, c.num_clips, c.frame_step)
+        return ClipPlanParams("uniform", clip_len, None, c.num_clips, frame_step)
     # Back to back by default (v-iashin/video_features i3d: step_size = stack_size = 64).
-    stride = c.stride if c.stride is not None else clip_len * c.frame_step
-    return ClipPlanParams("dense", clip_len, stride, None, c.frame_step)
+    stride = c.stride if c.stride is not None else clip_len * frame_step
+    return ClipPlanParams("dense", clip_len, stride, None, frame_step)
 
 
 def warn_random_init(resolved: ResolvedFeatures) -> str | None:

@@ -23,6 +23,7 @@ from collections.abc import Mapping
 import torch
 
 from vfx.models import corrnet, i3d, msnet, tsm  # noqa: F401 - registers the builders
+from vfx.models import csn, i3d_nl, i3d_r50, slowfast, videomae  # noqa: F401 - registers the builders
 from vfx.models.base import VideoBackbone
 from vfx.models.registry import get_builder, registered_names
 from vfx.models.resnet import ResNet2d

@@ -1,6 +1,7 @@
 """Checkpoint plumbing shared by every backbone.
 
-Order of a load: read the file with `torch.load(..., weights_only=True)` -> strip training wrappers
+Order of a load: read the file with `torch.load(..., weights_only=True)` (a `.safetensors` file with
+`safetensors.torch.load_file`) -> strip training wrappers
 (`state_dict` / `model_state` / `model` dicts, `module.` prefixes of DataParallel / DDP) in one place
 -> the model family's pure key-mapping function -> compare names and shapes with the model -> strict
 `load_state_dict`. Any difference is a `CheckpointError` listing missing, unexpected and mis-shaped
@@ -33,6 +34,8 @@ def read_checkpoint(path: str | os.PathLike) -> dict:
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise CheckpointError(f"{path}: checkpoint file not found")
+    if path.endswith(".safetensors"):
+        return _read_safetensors(path)
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises UnpicklingError, RuntimeError, EOFError, ... for bad files
@@ -41,6 +44,17 @@ def read_checkpoint(path: str | os.PathLike) -> dict:
     if not isinstance(obj, Mapping):
         raise CheckpointError(f"{path}: expected a dict of tensors, found {type(obj).__name__}")
     return dict(obj)
+
+
+def _read_safetensors(path: str) -> dict:
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    try:
+        return load_file(path, device="cpu")
+    except (SafetensorError, OSError, ValueError) as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CheckpointError(f"{path}: not a loadable safetensors file ({reason})") from None
 
 
 def strip_wrappers(obj: Mapping, source: str = "checkpoint") -> StateDict:

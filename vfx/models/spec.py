@@ -17,6 +17,7 @@ class InputSpec:
     size: square crop side in pixels.
     channels: 3 for RGB, 2 for optical flow (x then y).
     sampling: "dense" (consecutive frames, 3D nets) or "segments" (one frame per equal segment, TSN-style).
+    frame_step: dense clips take every `frame_step`-th source frame (SlowFast "8x8": 8 frames, step 8).
     value_range: (low, high) that pixel values in [0, 255] are mapped to linearly before mean/std.
     mean, std: per-channel normalisation applied after `value_range`: `(v - mean) / std`.
     feature_dim: D of `forward_features(x) -> [B, D]`.
@@ -30,6 +31,7 @@ class InputSpec:
     mean: tuple[float, ...]
     std: tuple[float, ...]
     feature_dim: int
+    frame_step: int = 1
 
     def normalise(self, x_bcthw):
         """Map raw values in [0, 255] (float tensor `[B, C, T, H, W]`) to what the network expects."""
@@ -42,6 +44,8 @@ class InputSpec:
     def describe(self) -> str:
         """One-line human summary, e.g. `8 segments x 224^2 RGB, [0,1] mean=(0.485, ...)`."""
         kind = "segments" if self.sampling == "segments" else "frames"
+        if self.sampling != "segments" and self.frame_step > 1:
+            kind += f" (step {self.frame_step})"
         mod = "RGB" if self.channels == 3 else "flow"
         lo, hi = self.value_range
         norm = f"[{lo:g},{hi:g}]"
