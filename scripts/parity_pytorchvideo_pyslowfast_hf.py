@@ -7,8 +7,8 @@ saved in the reference's own container:
   what `torch.hub` downloads and `pytorchvideo.models.hub` reads (`checkpoint["model_state"]`);
 - PySlowFast (i3d_nl_r50, configs/Kinetics/c2/I3D_NLN_8x8_R50.yaml): `{"epoch", "model_state",
   "optimizer_state", "cfg"}` as slowfast/utils/checkpoint.py `save_checkpoint` writes it;
-- transformers (videomae_b): `save_pretrained` (model.safetensors + config.json), and
-  `pytorch_model.bin` with `safe_serialization=False`.
+- transformers (videomae_b): `save_pretrained` (model.safetensors + config.json; transformers 5 writes the
+  files' own `q_bias` / `v_bias` names back), and the same tensors as `pytorch_model.bin`.
 vfx loads that file with `create_model(name, weights=path)`; both run the same random clip, fp32, CPU,
 eval mode. Printed: max |ours - ref| / max |ref| of the logits and of the features.
 
@@ -225,8 +225,13 @@ def run_one(name: str, frames: int, args, workdir: str) -> dict[str, float]:
         out["ref_s"] = time.perf_counter() - t0
         ref_feats = feats.value
         weights = os.path.join(hub_dir, "model.safetensors")
+        # pytorch_model.bin: the same state dict as a pickled dict of tensors (transformers 5 writes only
+        # safetensors; the Hub's older .bin files hold exactly these keys).
+        from safetensors.torch import load_file
+
         bin_dir = os.path.join(workdir, f"videomae_bin_{frames}")
-        ref.save_pretrained(bin_dir, safe_serialization=False)
+        os.makedirs(bin_dir)
+        torch.save(load_file(weights), os.path.join(bin_dir, "pytorch_model.bin"))
         out["bin_file"] = os.path.join(bin_dir, "pytorch_model.bin")
 
     ours = vfx.models.create_model(name, weights=weights, num_frames=frames)
