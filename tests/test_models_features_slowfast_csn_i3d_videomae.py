@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 import vfx
 from test_features_support import tiny_params
 from vfx.cli import app
+from vfx.engine import RunOptions
 from vfx.features import ClipParams, ModelChoice, extract_features
 from vfx.sources import load_items
 
@@ -70,9 +71,9 @@ def test_ray_engine_gives_the_serial_store(ray_local, tmp_path, tiny_dataset):
     items = load_items(tiny_dataset)[:1]
     params = tiny_params(ModelChoice.of("i3d_r50", num_classes=5), clips=ClipParams(clip_len=8, stride=8, frame_step=1))
     with pytest.warns(vfx.features.RandomWeightsWarning):
-        serial = extract_features(items, tmp_path / "serial", params, engine="serial", progress=False)
+        serial = extract_features(items, tmp_path / "serial", params, RunOptions(engine="serial", progress=False))
     with pytest.warns(vfx.features.RandomWeightsWarning):
-        on_ray = extract_features(items, tmp_path / "ray", params, engine="ray", workers=1, progress=False)
+        on_ray = extract_features(items, tmp_path / "ray", params, RunOptions(engine="ray", workers=1, progress=False))
     assert serial.ok and on_ray.ok and on_ray.done == 1
     a, b = vfx.open_store(tmp_path / "serial"), vfx.open_store(tmp_path / "ray")
     for item in items:
