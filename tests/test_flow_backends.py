@@ -94,7 +94,7 @@ def motions():
 @pytest.fixture(scope="module")
 def outputs(motions):
     _, f0, f1, _ = motions
-    backends = {"opencv": OpenCVTVL1(TVL1Params()), "torch": TVL1Torch(TVL1Params(), compile=False),
+    backends = {"opencv": OpenCVTVL1(TVL1Params()), "torch": TVL1Torch(TVL1Params(), kernels="eager"),
                 "farneback": Farneback(), "dis": DIS()}
     return {name: np.asarray(b(f0, f1)) for name, b in backends.items()}
 

@@ -34,7 +34,7 @@ def direct(params: TVL1Params):
 
 
 def ours(params, g0, g1, **kw):
-    return T.TVL1Torch(params, compile=False, **kw)(g0[None], g1[None])[0].numpy()
+    return T.TVL1Torch(params, kernels="eager", **kw)(g0[None], g1[None])[0].numpy()
 
 
 @pytest.mark.parametrize("ksize", [3, 5])
@@ -135,8 +135,8 @@ def test_compact_and_mask_modes_agree_and_batching_changes_nothing():
     g0 = np.stack([p[0] for p in pairs])
     g1 = np.stack([p[1] for p in pairs])
     params = TVL1Params(nscales=2, warps=2, inner_iterations=10, outer_iterations=2, epsilon=0.05)
-    compact = T.TVL1Torch(params, compile=False, mode="compact")(g0, g1).numpy()
-    mask = T.TVL1Torch(params, compile=False, mode="mask", poll_every=3)(g0, g1).numpy()
+    compact = T.TVL1Torch(params, kernels="eager", mode="compact")(g0, g1).numpy()
+    mask = T.TVL1Torch(params, kernels="eager", mode="mask", poll_every=3)(g0, g1).numpy()
     single = np.stack([ours(params, a, b) for a, b in zip(g0, g1)])
     assert np.array_equal(compact, mask)
     assert np.array_equal(compact, single)
@@ -146,7 +146,7 @@ def test_float_input_is_scaled_like_opencv():
     g0, g1 = sample_gray_pair(size=(48, 40))
     params = TVL1Params(nscales=1, warps=1, inner_iterations=3, outer_iterations=1)
     a = ours(params, g0, g1)
-    b = T.TVL1Torch(params, compile=False)(g0[None] / np.float32(255), g1[None] / np.float32(255))[0].numpy()
+    b = T.TVL1Torch(params, kernels="eager")(g0[None] / np.float32(255), g1[None] / np.float32(255))[0].numpy()
     assert np.abs(a - b).max() < 1e-4
 
 
@@ -154,7 +154,7 @@ def test_errors():
     with pytest.raises(UsageError, match="gamma"):
         T.TVL1Torch(TVL1Params(gamma=0.1))
     with pytest.raises(UsageError, match="same shape"):
-        T.TVL1Torch(TVL1Params(), compile=False)(np.zeros((1, 8, 8), np.uint8), np.zeros((1, 8, 9), np.uint8))
+        T.TVL1Torch(TVL1Params(), kernels="eager")(np.zeros((1, 8, 8), np.uint8), np.zeros((1, 8, 9), np.uint8))
     with pytest.raises(UsageError, match="median_filtering"):
         TVL1Params(median_filtering=7)
 

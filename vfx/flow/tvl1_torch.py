@@ -30,18 +30,19 @@ pair has finished through a non-blocking copy into pinned memory that it polls w
 ends a few iterations after its last pair converged without a single synchronisation. Both modes
 compute the same numbers; `tests/test_flow_tvl1_torch.py` compares them.
 
-Kernels: one iteration is a few dozen elementwise operations with 1-pixel stencils. With
-`torch.compile` (default where a C++/Triton compiler is available) an iteration is two fused loops (the
-u update with its error sum, then the dual update), the median two (sorted column runs, then the
-comparator network), the warp one. The first call compiles (minutes on a slow CPU; later processes load
-the kernels from the inductor cache). See NOTES.md for measurements.
+Kernels: one iteration is a few dozen elementwise operations with 1-pixel stencils, written here as
+PyTorch functions (the reference, the CUDA path, the fallback). On CPU the same operations run as C
+loops (`tvl1_native.py`, `tvl1_kernels.c`: built in about a second on the first run of a machine, then
+loaded in milliseconds; one iteration bit-exact with these functions). On CUDA `torch.compile` fuses an
+iteration into two kernels (the u update with its error sum, then the dual update), the median into two
+(sorted column runs, then the comparator network), the warp into one. See NOTES.md for measurements.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import os
-from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -50,6 +51,8 @@ import torch.nn.functional as F
 from vfx.errors import UsageError
 from vfx.flow.median import median_of_runs, pad_replicate, sorted_column_runs
 from vfx.flow.params import TVL1Params
+
+log = logging.getLogger(__name__)
 
 _FLT_EPSILON = float(np.finfo(np.float32).eps)
 _MIN_LEVEL_SIDE = 16  # tvl1flow.cpp: "if (I0s[s].cols < 16 || I0s[s].rows < 16) nscales = s"
@@ -227,22 +230,10 @@ def _new_u(u1, u2, p11, p12, p21, p22, i1wx, i1wy, grad, rho_c, l_t: float, thet
     return a1, a2, v1 + theta * div1, v2 + theta * div2
 
 
-def u_step(u1, u2, p11, p12, p21, p22, i1wx, i1wy, grad, rho_c, l_t: float, theta: float):
-    """estimateV + divergence + estimateU: u <- v + theta * div p, in place.
-
-    Returns the per-pair sum of the squared change of u (the error of the stopping rule), [B].
-    """
-    a1, a2, n1, n2 = _new_u(u1, u2, p11, p12, p21, p22, i1wx, i1wy, grad, rho_c, l_t, theta)
-    d1 = n1 - a1
-    d2 = n2 - a2
-    error = (d1 * d1 + d2 * d2).sum(dim=(-2, -1))
-    a1.copy_(n1)
-    a2.copy_(n2)
-    return error
-
-
 def u_step_masked(active, u1, u2, p11, p12, p21, p22, i1wx, i1wy, grad, rho_c, l_t: float, theta: float):
-    """`u_step` leaving pairs with active == False ([B] bool) unchanged (their error reads 0)."""
+    """estimateV + divergence + estimateU: u <- v + theta * div p, in place, for pairs with active == True
+    ([B] bool); the others stay unchanged. Returns the per-pair sum of the squared change of u (the error of
+    the stopping rule), [B] (0 for inactive pairs)."""
     a1, a2, n1, n2 = _new_u(u1, u2, p11, p12, p21, p22, i1wx, i1wy, grad, rho_c, l_t, theta)
     keep = active.view(-1, 1, 1)
     n1 = torch.where(keep, n1, a1)
@@ -268,16 +259,9 @@ def _new_p(u, px, py, colmask, rowmask, taut: float):
     return qx, qy, (qx + taut * ux) / ng, (qy + taut * uy) / ng
 
 
-def p_step(u1, u2, p11, p12, p21, p22, colmask, rowmask, taut: float):
-    """forwardGradient + estimateDualVariables: p <- (p + taut * grad u) / (1 + taut * |grad u|)."""
-    for u, px, py in ((u1, p11, p12), (u2, p21, p22)):
-        qx, qy, nx, ny = _new_p(u, px, py, colmask, rowmask, taut)
-        qx.copy_(nx)
-        qy.copy_(ny)
-
-
 def p_step_masked(active, error, u1, u2, p11, p12, p21, p22, colmask, rowmask, taut: float, scaled_eps: float):
-    """`p_step` for active pairs; returns the flags for the next iteration (error > scaled_eps)."""
+    """forwardGradient + estimateDualVariables for active pairs: p <- (p + taut * grad u) / (1 + taut * |grad u|).
+    Returns the flags for the next iteration (active and error > scaled_eps)."""
     keep = active.view(-1, 1, 1)
     for u, px, py in ((u1, p11, p12), (u2, p21, p22)):
         qx, qy, nx, ny = _new_p(u, px, py, colmask, rowmask, taut)
@@ -286,26 +270,87 @@ def p_step_masked(active, error, u1, u2, p11, p12, p21, p22, colmask, rowmask, t
     return active & (error > scaled_eps)
 
 
-def _compiler_available(device: torch.device) -> bool:
-    if os.environ.get("VFX_NO_COMPILE"):
+KERNELS = ("native", "compiled", "eager")
+
+
+def _triton_available() -> bool:
+    try:
+        import triton  # noqa: F401
+    except ImportError:
         return False
-    if device.type == "cuda":
-        try:
-            import triton  # noqa: F401
-        except ImportError:
-            return False
-        return True
-    from shutil import which
-
-    return which(os.environ.get("CXX", "g++")) is not None or which("c++") is not None
+    return True
 
 
-@dataclass
-class TVL1Stats:
-    """Work done by the last call: inner iterations summed over pairs, per level and in total."""
+class TorchKernels:
+    """The kernels of an iteration as PyTorch functions: eager, or fused by `torch.compile` (the CUDA path).
 
-    iterations_per_level: list[int] = field(default_factory=list)
-    pair_iterations: int = 0
+    Same contracts as `tvl1_native.NativeKernels`, the CPU path: `u_step` and `median` work in place on
+    the state, `p_step` in place on its duals and returns the next flags, `warp` returns three images.
+    """
+
+    def __init__(self, compile: bool):
+        fns = dict(u=u_step_masked, p=p_step_masked, runs=sorted_column_runs, median=median_of_runs,
+                   warp=warp_padded)
+        if compile:
+            fns = {k: torch.compile(f, dynamic=True) for k, f in fns.items()}
+        self._fn = fns
+        self._masks: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}
+
+    def u_step(self, active, state, consts, l_t: float, theta: float) -> torch.Tensor:
+        return self._fn["u"](active, *state, *consts, l_t, theta)
+
+    def p_step(self, active, error, state, taut: float, scaled_eps: float) -> torch.Tensor:
+        b, h1, w1 = state[0].shape
+        key = (h1 - 1, w1 - 1, state[0].device)
+        if key not in self._masks:
+            # forwardGradient: zero across the last column / row
+            colmask = torch.ones(1, w1 - 1, device=key[2])
+            colmask[0, -1] = 0
+            rowmask = torch.ones(h1 - 1, 1, device=key[2])
+            rowmask[-1, 0] = 0
+            self._masks[key] = (colmask, rowmask)
+        return self._fn["p"](active, error, *state, *self._masks[key], taut, scaled_eps)
+
+    def median(self, state, h: int, w: int, k: int, active) -> None:
+        for u in state[:2]:
+            a = u[:, :h, :w]
+            runs = self._fn["runs"](pad_replicate(a, k // 2), k, h)
+            med = self._fn["median"](*runs, k, w)
+            a.copy_(med if active is None else torch.where(active.view(-1, 1, 1), med, a))
+
+    def warp(self, u1, u2, sources) -> list[torch.Tensor]:
+        return self._fn["warp"](u1, u2, *sources)
+
+
+def make_kernels(kernels: str | None, device: torch.device):
+    """The kernel set `kernels` names, or the default for the device: on CPU the C kernels (eager PyTorch,
+    with a warning, where they cannot be built), on CUDA `torch.compile` when Triton is there.
+    $VFX_NO_COMPILE=1 asks for eager PyTorch kernels (no compiler involved at all)."""
+    if kernels is not None and kernels not in KERNELS:
+        raise UsageError(f"unknown TV-L1 kernels {kernels!r} ({', '.join(KERNELS)})")
+    if kernels is None:
+        if os.environ.get("VFX_NO_COMPILE"):
+            kernels = "eager"
+        elif device.type == "cpu":
+            from vfx.flow.tvl1_native import KernelBuildError, NativeKernels
+
+            try:
+                return "native", NativeKernels()
+            except KernelBuildError as exc:
+                log.warning("TV-L1 runs on eager PyTorch kernels, several times slower: %s", exc)
+                kernels = "eager"
+        else:
+            kernels = "compiled" if _triton_available() else "eager"
+    if kernels == "native":
+        if device.type != "cpu":
+            raise UsageError("the native TV-L1 kernels run on the CPU only")
+        from vfx.flow.tvl1_native import NativeKernels
+
+        return kernels, NativeKernels()
+    if kernels == "compiled":
+        log.warning("compiling TV-L1 kernels with torch.compile for this %s (first call of a process: about "
+                    "a minute or more)", device.type)
+    return kernels, TorchKernels(compile=kernels == "compiled")
 
 
 class TVL1Torch:
@@ -315,12 +360,12 @@ class TVL1Torch:
 
     `mode` is "compact" (finished pairs leave the batch; needs the per-pair flags on the host every
     iteration, free on CPU) or "mask" (no host-device synchronisation inside a warp); default: compact
-    on CPU, mask on CUDA. `compile`: use `torch.compile` for the iteration, the median and the warp
-    (default: when a compiler is available).
+    on CPU, mask on CUDA. `kernels`: "native" (C, CPU only), "compiled" (`torch.compile`) or "eager"
+    (PyTorch); default: native on CPU, compiled on CUDA (see `make_kernels`).
     """
 
     def __init__(self, params: TVL1Params, device: str | torch.device = "cpu", *, mode: str | None = None,
-                 compile: bool | None = None, poll_every: int = 10):
+                 kernels: str | None = None, poll_every: int = 10):
         if params.gamma != 0:
             raise UsageError("the torch TV-L1 backend does not implement gamma (illumination term); "
                              "use --backend opencv for gamma > 0")
@@ -329,15 +374,9 @@ class TVL1Torch:
         self.mode = mode or ("mask" if self.device.type == "cuda" else "compact")
         if self.mode not in ("compact", "mask"):
             raise UsageError(f"unknown TV-L1 mode {self.mode!r} (compact or mask)")
-        self.compile = _compiler_available(self.device) if compile is None else compile
+        self.kernels, self._k = make_kernels(kernels, self.device)
         self.poll_every = poll_every
         self._resize = _Resizer(self.device)
-        self.stats = TVL1Stats()
-        fns = dict(u=u_step, p=p_step, um=u_step_masked, pm=p_step_masked, runs=sorted_column_runs,
-                   median=median_of_runs, warp=warp_padded)
-        if self.compile:
-            fns = {k: torch.compile(f, dynamic=True) for k, f in fns.items()}
-        self._fn = fns
 
     # ------------------------------------------------------------------ public
     def __call__(self, frames0_bhw, frames1_bhw) -> torch.Tensor:
@@ -370,18 +409,17 @@ class TVL1Torch:
         for size in sizes[1:]:
             pyr0.append(self._resize.by_factor(pyr0[-1], p.scale_step, size))
             pyr1.append(self._resize.by_factor(pyr1[-1], p.scale_step, size))
-        self.stats = TVL1Stats(iterations_per_level=[0] * len(sizes))
         coarse_h, coarse_w = sizes[-1]
         u = torch.zeros(b, 2, coarse_h, coarse_w, device=self.device)
         inv_step = float(np.float32(1.0 / p.scale_step))
         for s in range(len(sizes) - 1, -1, -1):
-            u = self._one_scale(s, pyr0[s], pyr1[s], u)
+            u = self._one_scale(pyr0[s], pyr1[s], u)
             if s == 0:
                 break
             u = self._resize.to_size(u, sizes[s - 1]) * inv_step
         return u.permute(0, 2, 3, 1).contiguous()
 
-    def _one_scale(self, level: int, i0, i1, u_b2hw):
+    def _one_scale(self, i0, i1, u_b2hw):
         p = self.params
         b, h, w = i0.shape
         dev = self.device
@@ -392,39 +430,26 @@ class TVL1Torch:
         u[0][:, :h, :w] = u_b2hw[:, 0]
         u[1][:, :h, :w] = u_b2hw[:, 1]
         duals = [torch.zeros(b, h + 1, w + 1, device=dev) for _ in range(4)]  # restart at every level
-        colmask = torch.ones(1, w, device=dev)
-        colmask[0, -1] = 0
-        rowmask = torch.ones(h, 1, device=dev)
-        rowmask[-1, 0] = 0
         i1x, i1y = centered_gradient(i1)
         sources = [pad_for_warp(t) for t in (i1, i1x, i1y)]
         iterate = self._iterate_compact if self.mode == "compact" else self._iterate_masked
         for _ in range(p.warps):
             u1 = u[0][:, :h, :w]
             u2 = u[1][:, :h, :w]
-            i1w, i1wx, i1wy = self._fn["warp"](u1.contiguous(), u2.contiguous(), *sources)
+            i1w, i1wx, i1wy = self._k.warp(u1.contiguous(), u2.contiguous(), sources)
             grad = i1wx * i1wx + i1wy * i1wy
             rho_c = i1w - i1wx * u1 - i1wy * u2 - i0
             consts = [t.contiguous() for t in (i1wx, i1wy, grad, rho_c)]
-            state = iterate(level, u + duals, consts, colmask, rowmask, coeffs, scaled_eps)
+            state = iterate(u + duals, consts, coeffs, scaled_eps)
             u, duals = state[:2], state[2:]
         return torch.stack([t[:, :h, :w] for t in u], dim=1)
 
-    def _median(self, state, h: int, w: int, active=None) -> None:
-        """Median filter of both flow components, in place (only for `active` pairs when given)."""
-        k = self.params.median_filtering
-        for u in state[:2]:
-            a = u[:, :h, :w]
-            runs = self._fn["runs"](pad_replicate(a, k // 2), k, h)
-            med = self._fn["median"](*runs, k, w)
-            a.copy_(med if active is None else torch.where(active.view(-1, 1, 1), med, a))
-
-    def _iterate_compact(self, level, state, consts, colmask, rowmask, coeffs, scaled_eps):
+    def _iterate_compact(self, state, consts, coeffs, scaled_eps):
         """CPU loop: finished pairs are frozen by the masked kernels and leave the batch once they are a
         quarter of it (copying the state at every single departure cost more than it saved)."""
         p = self.params
         h, w = consts[0].shape[-2:]
-        fn = self._fn
+        k = self._k
         full = state  # pairs that leave the batch are written back here
         idx = None  # None: the batch is `full` itself, in its original order
         n_batch = state[0].shape[0]
@@ -434,12 +459,10 @@ class TVL1Torch:
             if n_active == 0:
                 break
             if p.uses_median:
-                self._median(state, h, w, active if n_active < n_batch else None)
+                k.median(state, h, w, p.median_filtering, active if n_active < n_batch else None)
             for _ in range(p.inner_iterations):
-                error = fn["um"](active, *state, *consts, coeffs["l_t"], coeffs["theta"])
-                active = fn["pm"](active, error, *state, colmask, rowmask, coeffs["taut"], scaled_eps)
-                self.stats.iterations_per_level[level] += n_active
-                self.stats.pair_iterations += n_active
+                error = k.u_step(active, state, consts, coeffs["l_t"], coeffs["theta"])
+                active = k.p_step(active, error, state, coeffs["taut"], scaled_eps)
                 n_active = int(active.sum())
                 if n_active == n_batch or (0 < n_active and 4 * (n_batch - n_active) < n_batch):
                     continue
@@ -462,11 +485,11 @@ class TVL1Torch:
                 f[idx] = t
         return full
 
-    def _iterate_masked(self, level, state, consts, colmask, rowmask, coeffs, scaled_eps):
+    def _iterate_masked(self, state, consts, coeffs, scaled_eps):
         p = self.params
         h, w = consts[0].shape[-2:]
         b = state[0].shape[0]
-        fn = self._fn
+        k = self._k
         active = torch.ones(b, dtype=torch.bool, device=self.device)
         on_cuda = self.device.type == "cuda"
         flag_host = torch.zeros(1, dtype=torch.bool, pin_memory=on_cuda)
@@ -478,10 +501,10 @@ class TVL1Torch:
             if finished:
                 break
             if p.uses_median:
-                self._median(state, h, w, active)
+                k.median(state, h, w, p.median_filtering, active)
             for _ in range(p.inner_iterations):
-                error = fn["um"](active, *state, *consts, coeffs["l_t"], coeffs["theta"])
-                active = fn["pm"](active, error, *state, colmask, rowmask, coeffs["taut"], scaled_eps)
+                error = k.u_step(active, state, consts, coeffs["l_t"], coeffs["theta"])
+                active = k.p_step(active, error, state, coeffs["taut"], scaled_eps)
                 n += 1
                 if n % self.poll_every:
                     continue
@@ -496,6 +519,4 @@ class TVL1Torch:
                     pending = True
                 if finished:
                     break
-        self.stats.iterations_per_level[level] += n * b
-        self.stats.pair_iterations += n * b
         return state
