@@ -12,8 +12,16 @@ Throughput, pairs/s on the same pairs, with the ratio to the baseline of its gro
   for 2 workers on this machine, whose second core is weaker than the first);
 - `vfx extract-flow --backend opencv` through the engine with 1 and 2 Ray workers (videos are FFV1 clips of
   the same frames, so decoding is included);
-- `torch` on CPU at batch 1 and 16 with 1 and 2 threads (after a warm-up call that compiles the kernels;
-  the compile time is printed separately), and on CUDA when present.
+- `torch` on CPU at batch 1 and 16 with 1 and 2 threads (after a warm-up call; its time is printed
+  separately), with the kernels `--kernels` names (default `native`, the C kernels; `compiled` is
+  torch.compile, `eager` plain PyTorch), and on CUDA when present.
+
+Cold start (`--cold-start`, or `--only-cold-start`): what a new user waits for, each in a fresh process with
+empty caches (VFX_CACHE_DIR, TORCHINDUCTOR_CACHE_DIR, TRITON_CACHE_DIR, XDG_CACHE_HOME point at a new
+temporary folder) and again with the caches that run left (warm):
+- time from process start to the first flow pair at 340x256 (batch 1), and the pairs/s of the next pairs;
+- `vfx extract-flow` over 15 tiny videos (96x72, 3 frames, default options: short side 256, 2 Ray
+  workers) with `--backend opencv` and `--backend torch`, total wall time.
 """
 
 from __future__ import annotations
@@ -153,15 +161,15 @@ def stage_wall(folder: Path, workers: int) -> float:
     return wall
 
 
-def torch_throughput(f0, f1, params, device: str, batch: int, threads: int, compile_flag: bool | None = None):
+def torch_throughput(f0, f1, params, device: str, batch: int, threads: int, kernels: str | None = None):
     import torch
 
     from vfx.flow.tvl1_torch import TVL1Torch
 
     torch.set_num_threads(threads)
-    model = TVL1Torch(params, device=device, compile=compile_flag)
+    model = TVL1Torch(params, device=device, kernels=kernels)
     t = time.perf_counter()
-    model(f0[:batch], f1[:batch])  # warm-up: compiles (or loads from the inductor cache)
+    model(f0[:batch], f1[:batch])  # warm-up (torch.compile: compiles, or loads from the inductor cache)
     if device == "cuda":
         torch.cuda.synchronize()
     warm = time.perf_counter() - t
@@ -175,12 +183,107 @@ def torch_throughput(f0, f1, params, device: str, batch: int, threads: int, comp
     return len(f0) / wall, warm, np.concatenate(outs)
 
 
+_FIRST_PAIR = r"""
+import os, sys, time
+t_start = float(sys.argv[1])
+import numpy as np, torch
+from vfx.flow.params import TVL1Params
+from vfx.flow.tvl1_torch import TVL1Torch
+torch.set_num_threads(1)
+data = np.load(sys.argv[2])
+f0, f1 = data["f0"], data["f1"]
+model = TVL1Torch(TVL1Params(), kernels=None if sys.argv[3] == "default" else sys.argv[3])
+model(f0[:1], f1[:1])
+first = time.time() - t_start
+t = time.perf_counter()
+for i in range(1, len(f0)):
+    model(f0[i : i + 1], f1[i : i + 1])
+print(first, (len(f0) - 1) / (time.perf_counter() - t))
+"""
+
+
+def fresh_cache_env(folder: Path) -> dict[str, str]:
+    """The environment of a process that finds every compiler/kernel cache empty (or as `folder` holds it)."""
+    env = dict(os.environ)
+    for name, sub in (("VFX_CACHE_DIR", "vfx"), ("TORCHINDUCTOR_CACHE_DIR", "inductor"),
+                      ("TRITON_CACHE_DIR", "triton"), ("XDG_CACHE_HOME", "xdg")):
+        env[name] = str(folder / sub)
+    return env
+
+
+def first_pair(f0, f1, cache: Path, kernels: str) -> tuple[float, float]:
+    """(seconds from process start to the first 340x256 pair, pairs/s of the next ones), batch 1, 1 thread."""
+    import subprocess
+
+    frames = cache.parent / "first_pair_frames.npz"
+    np.savez(frames, f0=f0, f1=f1)
+    t = time.time()
+    out = subprocess.run([sys.executable, "-c", _FIRST_PAIR, repr(t), str(frames), kernels], env=fresh_cache_env(cache),
+                         capture_output=True, text=True, check=True, cwd=Path(__file__).resolve().parents[1])
+    first, rate = (float(v) for v in out.stdout.split()[-2:])
+    return first, rate
+
+
+def write_tiny_videos(folder: Path, count: int = 15) -> None:
+    """`count` videos of three 96x72 frames of a moving texture: what a first try with vfx looks like."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    for c in range(count):
+        texture = cv2.GaussianBlur(rng.integers(0, 256, (72, 96, 3), dtype=np.uint8), (0, 0), 2)
+        writer = cv2.VideoWriter(str(folder / f"tiny{c:02d}.mkv"), cv2.VideoWriter_fourcc(*"FFV1"), 25, (96, 72))
+        for t in range(3):
+            writer.write(np.roll(texture, (t, 2 * t), axis=(0, 1)))
+        writer.release()
+
+
+def cli_wall(videos: Path, out: Path, backend: str, cache: Path) -> float:
+    """Wall time of `vfx extract-flow videos -o out --backend B` (2 workers, default options) as a user runs it."""
+    import subprocess
+
+    shutil.rmtree(out, ignore_errors=True)
+    vfx = Path(sys.executable).with_name("vfx")
+    t = time.perf_counter()
+    proc = subprocess.run([str(vfx), "extract-flow", str(videos), "-o", str(out), "--backend", backend, "--workers", "2",
+                           "--no-progress"], env=fresh_cache_env(cache), capture_output=True, text=True)
+    wall = time.perf_counter() - t
+    if proc.returncode != 0:
+        raise SystemExit(f"vfx extract-flow --backend {backend} failed: {proc.stderr[-2000:]}")
+    return wall
+
+
+def cold_start(f0, f1, kernels: list[str]) -> None:
+    tmp = Path(tempfile.mkdtemp(prefix="bench_flow_cold_"))
+    try:
+        print("cold start (fresh process; cold = empty caches, warm = the caches the cold run left):")
+        for k in kernels:
+            cache = tmp / f"cache_{k}"
+            for state in ("cold", "warm"):
+                load = os.getloadavg()[0]
+                first, rate = first_pair(f0[:5], f1[:5], cache, k)
+                print(f"  torch {k} kernels, {state}: first 340x256 pair after {first:.1f} s, then {rate:.3f} pairs/s "
+                      f"(batch 1, 1 thread; load {load:.1f})", flush=True)
+        videos = tmp / "tiny"
+        write_tiny_videos(videos)
+        cache = tmp / "cache_cli"
+        for backend, state in (("opencv", "cold"), ("torch", "cold"), ("torch", "warm"), ("opencv", "warm")):
+            load = os.getloadavg()[0]
+            wall = cli_wall(videos, tmp / f"store_{backend}_{state}", backend, cache)
+            print(f"  vfx extract-flow, 15 tiny videos, --backend {backend}, {state} caches: {wall:.1f} s "
+                  f"(load {load:.1f})", flush=True)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--pairs", type=int, default=16)
     ap.add_argument("--preset", default="opencv", choices=sorted(TVL1_PRESETS))
     ap.add_argument("--skip-stage", action="store_true", help="skip the Ray worker rows")
     ap.add_argument("--only-stage", action="store_true", help="only the cv2 baselines and the Ray worker rows")
+    ap.add_argument("--kernels", nargs="+", default=["native"], choices=["native", "compiled", "eager"],
+                    help="torch kernels of the CPU rows and the cold-start rows")
+    ap.add_argument("--cold-start", action="store_true", help="also time first pairs and 15 tiny videos from empty caches")
+    ap.add_argument("--only-cold-start", action="store_true", help="only the cold-start rows")
     args = ap.parse_args()
     # Ray starts its workers at niceness 15 (its `worker_niceness` default). Run every other row at the
     # same niceness, so that on a machine that is also busy with other work the rows compare like with like.
@@ -191,6 +294,10 @@ def main() -> None:
     f0, f1, names = load_pairs(args.pairs)
     print(f"{len(f0)} pairs at {SIZE[0]}x{SIZE[1]} from {', '.join(VIDEOS)}; preset {args.preset}; "
           f"cpus {os.cpu_count()}; load average {os.getloadavg()[0]:.1f}; niceness {niceness}")
+    if args.cold_start or args.only_cold_start:
+        cold_start(f0, f1, args.kernels)
+        if args.only_cold_start:
+            return
 
     class Rows(list):
         def append(self, row):  # progress on stderr while the run goes on; the table comes at the end
@@ -236,21 +343,22 @@ def main() -> None:
         ray.shutdown()
         shutil.rmtree(tmp, ignore_errors=True)
 
-    parity = None
+    parity: dict[str, dict[str, float]] = {}
     warm_times = []
     for threads in (() if args.only_stage else (1, 2)):
         # The machine's load drifts over a long run: measure the baseline again right before its rows.
         _, t_base = run_direct(f0, f1, params, threads)
         base = len(f0) / t_base
         rows.append((f"direct cv2, {threads} thread(s), again before the torch rows", base, "baseline of the next rows"))
-        for batch in (1, 16):
-            rate, warm, flow = torch_throughput(f0, f1, params, "cpu", batch, threads)
-            warm_times.append((threads, batch, warm))
-            target = 3.0 if threads == 1 else 2.0
-            rows.append((f"torch cpu, batch {batch}, {threads} thread(s)", rate,
-                         f"{rate / base:.2f} vs cv2 {threads}T (target >= {target:.0f})"))
-            if parity is None:
-                parity = epe_stats(ref1, flow)
+        for kernels in args.kernels:
+            for batch in (1, 16):
+                rate, warm, flow = torch_throughput(f0, f1, params, "cpu", batch, threads, kernels)
+                warm_times.append((kernels, threads, batch, warm))
+                target = 3.0 if threads == 1 else 2.0
+                rows.append((f"torch cpu {kernels}, batch {batch}, {threads} thread(s)", rate,
+                             f"{rate / base:.2f} vs cv2 {threads}T (target >= {target:.0f})"))
+                if kernels not in parity:
+                    parity[kernels] = epe_stats(ref1, flow)
     import torch
 
     if torch.cuda.is_available() and not args.only_stage:
@@ -262,8 +370,8 @@ def main() -> None:
 
     print()
     print(f"parity, opencv backend vs direct cv2: {'bit-exact' if exact else 'DIFFERENT'}")
-    if parity is not None:
-        print("parity, torch vs opencv (EPE px): " + ", ".join(f"{k} {v:.4f}" for k, v in parity.items()))
+    for kernels, stats in parity.items():
+        print(f"parity, torch {kernels} vs opencv (EPE px): " + ", ".join(f"{k} {v:.4f}" for k, v in stats.items()))
     print()
     width = max(len(r[0]) for r in rows)
     print(f"{'configuration'.ljust(width)}  {'pairs/s':>8}  ratio")
@@ -271,7 +379,7 @@ def main() -> None:
         print(f"{name.ljust(width)}  {rate:8.3f}  {ratio}")
     print(f"load average at the end: {os.getloadavg()[0]:.1f}")
     print()
-    print("torch warm-up (compile or cache load), s: " + ", ".join(f"{t}T b{b}: {w:.0f}" for t, b, w in warm_times))
+    print("torch first call (warm-up), s: " + ", ".join(f"{k} {t}T b{b}: {w:.1f}" for k, t, b, w in warm_times))
 
 
 if __name__ == "__main__":

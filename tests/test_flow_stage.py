@@ -130,8 +130,7 @@ def test_formats_step_and_size(videos, tmp_path):
     assert store.read_flow("b").shape == (4, 32, 48, 2) and "not TV-L1" in store.params["algorithm"]
 
 
-def test_torch_backend_through_the_stage(videos, tmp_path, monkeypatch):
-    monkeypatch.setenv("VFX_NO_COMPILE", "1")  # eager: no compile time in unit tests
+def test_torch_backend_through_the_stage(videos, tmp_path):
     folder, clips = videos
     result = run("extract-flow", folder, "-o", tmp_path / "t", "--engine", "serial", "--no-progress", "--backend",
                  "torch", "--device", "cpu", "--batch-size", "4", "--format", "float16", *FAST)

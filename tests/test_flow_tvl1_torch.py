@@ -172,3 +172,113 @@ def test_parity_at_340x256_on_the_sample_videos():
     got = T.TVL1Torch(params)(g0, g1).numpy()
     epe = np.linalg.norm(got - expected, axis=-1)
     assert epe.mean() <= 0.1
+
+
+# ---- the C kernels of the CPU path (vfx/flow/tvl1_native.py) against the PyTorch reference and OpenCV
+
+
+def test_native_one_iteration_is_bit_exact_with_opencv():
+    g0, g1 = sample_gray_pair()
+    params = TVL1Params(nscales=1, warps=1, inner_iterations=1, outer_iterations=1, median_filtering=1, epsilon=0)
+    expected = direct(params).calc(g0, g1, None)
+    got = T.TVL1Torch(params, kernels="native")(g0[None], g1[None])[0].numpy()
+    assert np.array_equal(got, expected)
+
+
+def test_native_kernels_equal_the_pytorch_ones():
+    from vfx.flow.tvl1_native import NativeKernels
+
+    rng = np.random.default_rng(7)
+    b, h, w = 3, 21, 34
+    native, eager = NativeKernels(threads=1), T.TorchKernels(compile=False)
+
+    def r(*shape, scale=1.0):
+        return torch.from_numpy(rng.normal(0, scale, shape).astype(np.float32))
+
+    state = [r(b, h + 1, w + 1) for _ in range(6)]
+    for t in state[:2]:  # the layout's zero row/column after the flow, before the duals
+        t[:, h], t[:, :, w] = 0, 0
+    for t in state[2:]:
+        t[:, 0], t[:, :, 0] = 0, 0
+    gx, gy = r(b, h, w, scale=5), r(b, h, w, scale=5)
+    consts = [gx, gy, gx * gx + gy * gy, r(b, h, w, scale=10)]
+    active = torch.tensor([True, False, True])
+    a, e = [t.clone() for t in state], [t.clone() for t in state]
+    err_a = native.u_step(active, a, consts, 0.045, 0.3)
+    err_e = eager.u_step(active, e, consts, 0.045, 0.3)
+    assert all(torch.equal(x, y) for x, y in zip(a, e))  # u bit for bit, inactive pair untouched
+    assert torch.equal(a[0][1], state[0][1])
+    np.testing.assert_allclose(err_a.numpy(), err_e.numpy(), rtol=1e-6)
+    assert err_a[1] == 0
+    taut = float(np.float32(0.25 / 0.3))
+    threshold = float(err_a[:: 2].mean())  # one active pair above it, one below: only that one goes on
+    flags = native.p_step(active, err_a, a, taut, threshold)
+    eager.p_step(active, err_e, e, taut, threshold)
+    assert flags.tolist() == [bool(err_a[0] > threshold), False, bool(err_a[2] > threshold)]
+    assert sum(flags.tolist()) == 1
+    for x, y in zip(a[2:], e[2:]):  # duals: within one float ulp (PyTorch's vector sqrt/div path)
+        assert torch.allclose(x, y, rtol=3e-7, atol=1e-7)
+    med_a, med_e = [t.clone() for t in state], [t.clone() for t in state]
+    med_a[0][0] = torch.round(med_a[0][0])  # ties
+    med_e[0][0] = med_a[0][0]
+    native.median(med_a, h, w, 5, active)
+    eager.median(med_e, h, w, 5, active)
+    assert all(torch.equal(x, y) for x, y in zip(med_a, med_e))
+    sources = [T.pad_for_warp(r(b, h, w, scale=50)) for _ in range(3)]
+    u1, u2 = r(b, h, w, scale=4), r(b, h, w, scale=4)
+    assert all(torch.equal(x, y) for x, y in zip(native.warp(u1, u2, sources), eager.warp(u1, u2, sources)))
+
+
+def test_native_threads_and_batching_change_nothing():
+    from vfx.flow.tvl1_native import NativeKernels
+
+    pairs = [sample_gray_pair(index=i, size=(64, 48)) for i in (3, 40)]
+    g0 = np.stack([p[0] for p in pairs])
+    g1 = np.stack([p[1] for p in pairs])
+    params = TVL1Params(nscales=2, warps=2, inner_iterations=10, outer_iterations=2, epsilon=0)
+    one = T.TVL1Torch(params, kernels="native")
+    one._k = NativeKernels(threads=1)
+    two = T.TVL1Torch(params, kernels="native")
+    two._k = NativeKernels(threads=2)
+    single = np.stack([one(a[None], b[None])[0].numpy() for a, b in zip(g0, g1)])
+    assert np.array_equal(one(g0, g1).numpy(), single)
+    assert np.array_equal(two(g0, g1).numpy(), single)
+    eager = T.TVL1Torch(params, kernels="eager")(g0, g1).numpy()
+    assert np.abs(eager - single).max() < 1e-3
+
+
+def test_native_default_parameters_parity_on_a_real_pair():
+    g0, g1 = sample_gray_pair(size=(120, 96))
+    expected = direct(TVL1Params()).calc(g0, g1, None)
+    got = T.TVL1Torch(TVL1Params())(g0[None], g1[None])[0].numpy()  # the default on CPU: native
+    assert np.linalg.norm(got - expected, axis=-1).mean() < 0.02
+
+
+def test_kernels_build_once_into_an_empty_cache_and_say_so(tmp_path):
+    import subprocess
+    import sys
+
+    code = ("import numpy as np; from vfx.flow.tvl1_torch import TVL1Torch; from vfx.flow.params import TVL1Params; "
+            "m = TVL1Torch(TVL1Params(nscales=1, warps=1)); print(m.kernels, m(np.zeros((1, 8, 8), np.uint8), "
+            "np.full((1, 8, 8), 9, np.uint8)).shape)")
+    env = dict(os.environ, VFX_CACHE_DIR=str(tmp_path / "cache"))
+    env.pop("VFX_NO_COMPILE", None)
+    runs = [subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+            for _ in range(2)]
+    assert runs[0].stdout.split()[0] == "native" and "torch.Size([1, 8, 8, 2])" in runs[0].stdout
+    assert "compiling TV-L1 kernels for this machine (first run only" in runs[0].stderr
+    assert "compiling" not in runs[1].stderr  # the second process loads the cached library
+    assert len(list((tmp_path / "cache" / "kernels").glob("tvl1-*.so"))) == 1
+
+
+def test_without_a_compiler_the_eager_kernels_run_with_a_warning(tmp_path):
+    import subprocess
+    import sys
+
+    code = ("from vfx.flow.tvl1_torch import TVL1Torch; from vfx.flow.params import TVL1Params; "
+            "print(TVL1Torch(TVL1Params()).kernels)")
+    env = dict(os.environ, VFX_CACHE_DIR=str(tmp_path / "cache"), CC="", PATH=str(tmp_path))
+    env.pop("VFX_NO_COMPILE", None)
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert proc.stdout.strip() == "eager"
+    assert "eager PyTorch kernels, several times slower: no C compiler found" in proc.stderr

@@ -107,6 +107,7 @@ def run_stage(
 
     try:
         if shards:
+            stage.prepare()
             if engine == "serial":
                 _run_serial(stage, store, shards, on_result)
             else:

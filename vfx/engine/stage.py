@@ -38,6 +38,10 @@ class Stage(ABC):
     def set_threads(self, threads: int) -> None:
         """The CPUs this worker holds, when `resources()` left them to the engine (called before `setup`)."""
 
+    def prepare(self) -> None:
+        """Called once in the driver before any worker starts: one-off work per machine (building kernels),
+        done once and where its message reaches the user (Ray workers' output does not)."""
+
     def setup(self) -> None:
         """Called once in each worker process before its first video (load models here)."""
 

@@ -11,6 +11,7 @@ The store's provenance holds the backend, all its parameters, the bound, step, s
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,6 +26,8 @@ from vfx.engine.stage import Stage
 from vfx.types import VideoOutput
 from vfx.image import Resize
 from vfx.types import VideoItem
+
+log = logging.getLogger(__name__)
 
 BACKENDS = ("opencv", "torch", "farneback", "dis")
 TVL1_BACKENDS = ("opencv", "torch")
@@ -203,6 +206,15 @@ class FlowStage(Stage):
         if self.params.backend == "torch" and resolve_device(self.params.device) == "cuda":
             return {"num_cpus": 1, "num_gpus": 1}
         return {"num_cpus": 1}
+
+    def prepare(self) -> None:
+        if self.params.backend == "torch" and resolve_device(self.params.device) == "cpu":
+            from vfx.flow.tvl1_native import KernelBuildError, load
+
+            try:
+                load()  # builds the CPU kernels once (about a second), before the workers all want them
+            except KernelBuildError as exc:
+                log.warning("the torch TV-L1 backend runs on eager PyTorch kernels, several times slower: %s", exc)
 
     def setup(self) -> None:
         import torch
