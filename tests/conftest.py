@@ -42,3 +42,27 @@ def ray_local():
              logging_level="ERROR")
     yield ray
     ray.shutdown()
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint():
+    """One moto S3 server (a separate process on a free 127.0.0.1 port) for the whole session."""
+    from s3server import moto_server
+
+    with moto_server() as endpoint:
+        yield endpoint
+
+
+@pytest.fixture
+def s3(s3_endpoint, monkeypatch):
+    """A fresh bucket on the moto server, with AWS_ENDPOINT_URL and dummy credentials set for this test.
+
+    `s3.url("prefix/frames.vfx")` is an `s3://` URL in it; `s3.env` holds the variables for subprocesses
+    (`env={**os.environ, **s3.env}`); `s3.keys(prefix)` lists what is stored. The bucket is emptied and
+    deleted after the test.
+    """
+    from s3server import delete_bucket, new_bucket
+
+    bucket = new_bucket(s3_endpoint, monkeypatch)
+    yield bucket
+    delete_bucket(bucket)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import os
 import re
-import shutil
 import time
 from collections import Counter, deque
 from dataclasses import dataclass, field
@@ -26,19 +25,7 @@ from vfx.engine.stage import Stage
 from vfx.engine.worker import ShardWorker, VideoResult
 from vfx.errors import UsageError, VfxError
 from vfx.types import VideoItem
-from vfx.store.index import build_index
-from vfx.store.layout import (
-    MANIFEST,
-    existing_shard_ids,
-    is_store,
-    new_manifest,
-    params_hash,
-    read_ledgers,
-    read_manifest,
-    remove_incomplete,
-    video_status,
-    write_json_atomic,
-)
+from vfx.store.writer import StoreWriter
 
 #: A video in flight when its worker died this many times is recorded as failed.
 MAX_WORKER_DEATHS = 2
@@ -82,11 +69,13 @@ def run_stage(
     if not items:
         raise UsageError("no videos to process")
     started = time.perf_counter()
-    store = prepare_store(Path(output), stage.kind, stage.provenance(), options.overwrite)
-    remove_incomplete(store)
-    recorded = video_status(read_ledgers(store))
-    first_id = max(existing_shard_ids(store), default=-1) + 1
-    shards = plan_shards(items, recorded, first_id, options.shard_size, options.retry_failed)
+    writer = StoreWriter.open(output, stage.kind, stage.provenance(), overwrite=options.overwrite)
+    store = writer.path
+    try:
+        shards = plan_shards(items, writer.recorded, writer.next_shard_id(), options.shard_size, options.retry_failed)
+    except BaseException:
+        writer.close()
+        raise
     todo = sum(len(s.items) for s in shards)
     summary = RunSummary(store, stage.kind, total=len(items), skipped=len(items) - todo, engine=engine)
 
@@ -109,66 +98,23 @@ def run_stage(
         if shards:
             stage.prepare()
             if engine == "serial":
-                _run_serial(stage, store, shards, on_result)
+                _run_serial(stage, writer, shards, on_result)
             else:
-                _run_ray(stage, store, shards, on_result, workers=workers, address=address)
+                _run_ray(stage, writer, shards, on_result, workers=workers, address=address)
     finally:
         bar.close()
-        build_index(store)
+        writer.close()
     summary.elapsed_sec = time.perf_counter() - started
     return summary
 
 
-def prepare_store(path: Path, kind: str, params: dict[str, Any], overwrite: bool) -> Path:
-    """Create the store, or check that an existing one was made by the same stage with the same parameters."""
-    if path.exists() and not path.is_dir():
-        raise UsageError(f"{path}: output exists and is not a directory")
-    if is_store(path):
-        manifest = read_manifest(path)
-        same = manifest["kind"] == kind and manifest["params_hash"] == params_hash(params)
-        if same:
-            return path
-        if not overwrite:
-            diff = _describe_difference(manifest, kind, params)
-            raise UsageError(
-                f"{path}: existing store was made with other parameters ({diff}); "
-                "use --overwrite to replace it, or choose another output"
-            )
-        shutil.rmtree(path)
-    elif path.is_dir() and any(path.iterdir()):
-        raise UsageError(f"{path}: output directory is not empty and is not a vfx store")
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-        write_json_atomic(path / MANIFEST, new_manifest(kind, params))
-    except OSError as exc:
-        raise UsageError(f"{path}: output is not writable ({exc.strerror or exc})") from None
-    return path
-
-
-def _describe_difference(manifest: dict[str, Any], kind: str, params: dict[str, Any]) -> str:
-    if manifest["kind"] != kind:
-        return f"it is a {manifest['kind']} store, not {kind}"
-    old, new = _flatten(manifest["params"]), _flatten(params)
-    keys = sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k))
-    return ", ".join(f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in keys[:4]) or "parameters differ"
-
-
-def _flatten(d: Any, prefix: str = "") -> dict[str, Any]:
-    if not isinstance(d, dict):
-        return {prefix: list(d) if isinstance(d, tuple) else d}
-    out: dict[str, Any] = {}
-    for k, v in d.items():
-        out.update(_flatten(v, f"{prefix}.{k}" if prefix else str(k)))
-    return out
-
-
-def _run_serial(stage: Stage, store: Path, shards: list[Shard], on_result) -> None:
-    worker = ShardWorker(stage, store)
+def _run_serial(stage: Stage, writer: StoreWriter, shards: list[Shard], on_result) -> None:
+    worker = ShardWorker(stage, writer.url)
     for shard in shards:
         worker.open_shard(shard, {})
         for _ in shard.items:
             on_result(worker.next_video())
-        worker.close_shard()
+        writer.commit(worker.close_shard())
 
 
 def init_ray(address: str | None, num_cpus: int | None = None) -> bool:
@@ -223,7 +169,7 @@ class _Slot:
     results: list[VideoResult] = field(default_factory=list)
 
 
-def _run_ray(stage: Stage, store: Path, shards: list[Shard], on_result, *, workers: int | None, address: str | None):
+def _run_ray(stage: Stage, writer: StoreWriter, shards: list[Shard], on_result, *, workers: int | None, address: str | None):
     import ray
     from ray.exceptions import RayActorError, RayTaskError, WorkerCrashedError
 
@@ -254,7 +200,7 @@ def _run_ray(stage: Stage, store: Path, shards: list[Shard], on_result, *, worke
     skips: dict[str, str] = {}
     deaths: Counter[str] = Counter()
     attempts: Counter[int] = Counter()
-    slots = [_Slot(actor_cls.remote(stage, str(store))) for _ in range(min(workers, len(shards)))]
+    slots = [_Slot(actor_cls.remote(stage, writer.url)) for _ in range(min(workers, len(shards)))]
 
     def assign(slot: _Slot) -> None:
         slot.shard = queue.popleft() if queue else None
@@ -282,7 +228,7 @@ def _run_ray(stage: Stage, store: Path, shards: list[Shard], on_result, *, worke
         queue.appendleft(shard)
         if worker_died:
             ray.kill(slot.actor, no_restart=True)
-            slot.actor = actor_cls.remote(stage, str(store))
+            slot.actor = actor_cls.remote(stage, writer.url)
         assign(slot)
 
     try:
@@ -306,6 +252,8 @@ def _run_ray(stage: Stage, store: Path, shards: list[Shard], on_result, *, worke
                 if 1 <= slot.pos <= len(slot.shard.items):
                     slot.results.append(value)
                     on_result(value)
+                elif slot.pos == len(slot.shard.items) + 1:
+                    writer.commit(value)
                 slot.pos += 1
                 if slot.pos == len(slot.refs):
                     assign(slot)

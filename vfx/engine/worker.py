@@ -16,7 +16,7 @@ from vfx.engine.stage import Stage
 from vfx.types import VideoOutput
 from vfx.errors import VfxError
 from vfx.types import VideoItem
-from vfx.store.writer import ShardWriter
+from vfx.store.shard import ShardReceipt, ShardWriter, publish_shard, scratch_dir_for
 
 
 @dataclass(frozen=True)
@@ -35,9 +35,10 @@ def describe_failure(item: VideoItem, exc: BaseException) -> str:
 
 
 class ShardWorker:
-    def __init__(self, stage: Stage, store: str | Path):
+    def __init__(self, stage: Stage, store_url: str):
         self.stage = stage
-        self.store = Path(store)
+        self.store_url = store_url
+        self.scratch = scratch_dir_for(store_url)
         self._writer: ShardWriter | None = None
         self._results: Iterator[tuple[VideoItem, VideoOutput | Exception | str]] | None = None
         stage.setup()
@@ -49,7 +50,7 @@ class ShardWorker:
         """Start a shard. Videos in `skip` are recorded as failed with the given reason, not processed."""
         if self._writer is not None:
             self._writer.abort()
-        self._writer = ShardWriter(self.store, shard.shard_id, self.stage.kind)
+        self._writer = ShardWriter(self.scratch, shard.shard_id, self.stage.kind)
         self._results = self._iterate(shard.items, skip)
 
     def _iterate(self, items: tuple[VideoItem, ...], skip: dict[str, str]):
@@ -76,11 +77,13 @@ class ShardWorker:
         self._writer.fail(item.video_id, reason)
         return VideoResult(item.video_id, "failed", reason)
 
-    def close_shard(self) -> dict[str, Any]:
+    def close_shard(self) -> ShardReceipt:
+        """Finish and verify the shard, publish it into the store; the driver commits the receipt."""
         assert self._writer is not None, "open_shard first"
         writer, self._writer, self._results = self._writer, None, None
         try:
-            return writer.commit()
+            shard_file = writer.finish()
         except BaseException:
             writer.abort()
             raise
+        return publish_shard(shard_file, self.store_url)

@@ -28,6 +28,7 @@ MANIFEST = "vfx-store.json"
 SHARDS = "shards"
 LEDGER = "ledger"
 INDEX = "index.h5"
+SCRATCH = "tmp"  # workers of a local store write their shards here, then rename them into shards/
 _SHARD_RE = re.compile(r"^shard-(\d{5,})\.(h5|json)$")
 
 
@@ -35,12 +36,17 @@ def shard_name(shard_id: int) -> str:
     return f"shard-{shard_id:05d}"
 
 
+def shard_relpath(shard_id: int) -> str:
+    """Name of a shard file inside the store ('/'-separated)."""
+    return f"{SHARDS}/{shard_name(shard_id)}.h5"
+
+
 def shard_path(store: Path, shard_id: int) -> Path:
-    return store / SHARDS / f"{shard_name(shard_id)}.h5"
+    return Path(store) / SHARDS / f"{shard_name(shard_id)}.h5"
 
 
 def ledger_path(store: Path, shard_id: int) -> Path:
-    return store / LEDGER / f"{shard_name(shard_id)}.json"
+    return Path(store) / LEDGER / f"{shard_name(shard_id)}.json"
 
 
 def params_hash(params: dict[str, Any]) -> str:
@@ -133,7 +139,7 @@ def remove_incomplete(store: Path) -> list[str]:
     """Delete leftovers of interrupted runs: `*.tmp` files and shard files that have no ledger."""
     removed = []
     complete = set(read_ledgers(store))
-    for sub in (SHARDS, LEDGER):
+    for sub in (SHARDS, LEDGER, SCRATCH):
         folder = Path(store) / sub
         if not folder.is_dir():
             continue
@@ -143,3 +149,14 @@ def remove_incomplete(store: Path) -> list[str]:
                 os.unlink(folder / entry)
                 removed.append(entry)
     return removed
+
+
+WRITER = "writer.json"
+
+
+def token_matches(location, token: str) -> bool:
+    """Whether the store at `location` carries the run token its writer put there (see `StoreWriter`)."""
+    try:
+        return json.loads(location.read_bytes(WRITER)).get("token") == token
+    except (OSError, ValueError):
+        return False

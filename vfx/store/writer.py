@@ -1,116 +1,147 @@
-"""One shard file, written by one worker: temporary name, verified on close, then atomically renamed.
+"""The driver side of a store: `StoreWriter`, the only process that records what a store holds.
 
-Only after the rename is the shard's ledger written, so a ledger always points at a complete file and a
-killed run leaves at most `*.tmp` files and ledger-less shards, which the next run removes.
+    with StoreWriter.open(url, kind, params, overwrite=False) as store:
+        recorded = store.recorded          # what earlier runs finished
+        ...                                # workers write shards and publish them (vfx.store.shard)
+        store.commit(receipt)              # checks the shard is there, then records its videos durably
+
+A video counts as done only after `commit` returned for its shard.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
+import socket
+import time
+import uuid
 from pathlib import Path
 from typing import Any
 
-import h5py
-import numpy as np
+from vfx.errors import UsageError, VfxError
+from vfx.store.index import build_index
+from vfx.store.layout import (
+    MANIFEST,
+    WRITER,
+    existing_shard_ids,
+    ledger_path,
+    new_manifest,
+    params_hash,
+    read_ledgers,
+    read_manifest,
+    remove_incomplete,
+    video_status,
+    write_json_atomic,
+)
+from vfx.store.location import Location
 
-from vfx.types import VideoOutput
-from vfx.types import VideoItem
-from vfx.store.layout import SCHEMA_VERSION, ledger_path, shard_path, write_json_atomic
 
-#: Target size of one HDF5 chunk for streamed (resizable) datasets: large enough for fast sequential I/O,
-#: small enough that reading a few frames does not pull megabytes.
-_CHUNK_BYTES = 1 << 20
+class StoreError(VfxError):
+    """The store does not hold what a worker said it wrote (a shard missing, or of another size)."""
 
 
-class ShardWriter:
-    def __init__(self, store: Path, shard_id: int, kind: str):
-        self.store = Path(store)
-        self.shard_id = shard_id
-        self.final = shard_path(self.store, shard_id)
-        self.tmp = self.final.with_name(self.final.name + f".{os.getpid()}.tmp")
-        self.final.parent.mkdir(parents=True, exist_ok=True)
-        self.h5 = h5py.File(self.tmp, "w")
-        self.h5.attrs["kind"] = kind
-        self.h5.attrs["schema_version"] = SCHEMA_VERSION
-        self.h5.attrs["shard"] = shard_id
-        self.videos = self.h5.create_group("videos")
-        self.ledger: dict[str, dict[str, Any]] = {}
+class StoreWriter:
+    def __init__(self, location: Location, token: str):
+        self.location = location
+        self.token = token
+        self.recorded: dict[str, dict[str, Any]] = video_status(read_ledgers(self.path))
+        self._next_id = max(existing_shard_ids(self.path), default=-1) + 1
+        self._closed = False
 
-    def write(self, item: VideoItem, output: VideoOutput) -> None:
-        """Write one video's group. If anything fails (also inside the stream), the group is removed and the
-        exception propagates, for the caller to record the video as failed."""
-        group = self.videos.create_group(item.video_id)
-        try:
-            for name, array in output.datasets.items():
-                group.create_dataset(name, data=np.asarray(array))
-            if output.stream is not None:
-                _append_stream(group, output.stream)
-            for key, value in _item_attrs(item).items():
-                group.attrs[key] = value
-            for key, value in output.attrs.items():
-                if value is not None:
-                    group.attrs[key] = value
-        except BaseException:
-            del self.videos[item.video_id]
-            raise
-        self.ledger[item.video_id] = {"status": "done"}
+    @property
+    def path(self) -> Path:
+        return Path(self.location.root)
 
-    def fail(self, video_id: str, reason: str) -> None:
-        self.ledger[video_id] = {"status": "failed", "reason": reason}
+    @property
+    def url(self) -> str:
+        return self.location.url
 
-    def commit(self) -> dict[str, Any]:
-        """Close, verify, rename into place, then write the ledger. Returns the ledger."""
-        self.h5.close()
-        self._verify()
-        os.replace(self.tmp, self.final)
-        ledger = {"shard": self.shard_id, "file": f"{self.final.parent.name}/{self.final.name}", "videos": self.ledger}
-        path = ledger_path(self.store, self.shard_id)
+    @classmethod
+    def open(cls, url, kind: str, params: dict[str, Any], *, overwrite: bool = False) -> StoreWriter:
+        """Create the store, or check that an existing one was made by the same stage with the same parameters;
+        remove what dead runs left; mark the store with this run's token."""
+        location = Location.parse(url)
+        _prepare(location, kind, params, overwrite)
+        remove_incomplete(location.root)
+        token = uuid.uuid4().hex
+        info = {"token": token, "host": socket.gethostname(), "pid": os.getpid(), "since": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+        location.write_bytes(WRITER, json.dumps(info).encode())
+        return cls(location, token)
+
+    def next_shard_id(self) -> int:
+        """The first shard id no earlier run used (a shard file is never written twice)."""
+        return self._next_id
+
+    def commit(self, receipt) -> None:
+        """Record a published shard (writing its shipped bytes first); raises StoreError if it is not there."""
+        if receipt.payload is not None:
+            if hashlib.sha256(receipt.payload).hexdigest() != receipt.sha256:
+                raise StoreError(f"shard {receipt.shard_id}: shipped bytes do not match their checksum")
+            self.location.write_bytes(receipt.name, receipt.payload)
+        size = self.location.size(receipt.name)
+        if size != receipt.size:
+            found = "missing" if size is None else f"{size} bytes, not {receipt.size}"
+            raise StoreError(f"{self.location.url_of(receipt.name)}: shard {receipt.shard_id} {found}")
+        ledger = {"shard": receipt.shard_id, "file": receipt.name, "size": receipt.size, "sha256": receipt.sha256,
+                  "videos": receipt.videos}
+        path = ledger_path(self.path, receipt.shard_id)
         path.parent.mkdir(parents=True, exist_ok=True)
         write_json_atomic(path, ledger)
-        return ledger
+        for video_id, entry in receipt.videos.items():
+            self.recorded[video_id] = dict(entry, shard=receipt.shard_id)
+        self._next_id = max(self._next_id, receipt.shard_id + 1)
 
-    def abort(self) -> None:
-        if self.h5.id.valid:
-            self.h5.close()
-        self.tmp.unlink(missing_ok=True)
+    def close(self) -> None:
+        """Index the store and release it. Safe to call twice, and on errors or interrupts."""
+        if self._closed:
+            return
+        self._closed = True
+        build_index(self.path)
+        self.location.remove(WRITER)
 
-    def _verify(self) -> None:
-        """Reopen the closed file and touch the last element of every dataset of every done video."""
-        done = {v for v, e in self.ledger.items() if e["status"] == "done"}
-        with h5py.File(self.tmp, "r") as h5:
-            stored = set(h5["videos"].keys())
-            if stored != done:
-                raise OSError(f"{self.tmp}: shard verification failed: groups {sorted(stored ^ done)} mismatch")
-            for video_id in stored:
-                for dataset in h5["videos"][video_id].values():
-                    if dataset.shape and dataset.shape[0]:
-                        dataset[-1]
+    def __enter__(self) -> StoreWriter:
+        return self
 
-
-def _item_attrs(item: VideoItem) -> dict[str, Any]:
-    attrs = {"video_id": item.video_id, "source_path": item.path}
-    for key in ("label", "split", "start_sec", "end_sec"):
-        value = getattr(item, key)
-        if value is not None:
-            attrs[key] = value
-    return attrs
+    def __exit__(self, *exc) -> None:
+        self.close()
 
 
-def _append_stream(group: h5py.Group, stream) -> None:
-    for chunk in stream:
-        for name, array in chunk.items():
-            array = np.asarray(array)
-            if name not in group:
-                row_bytes = max(1, array[:1].nbytes if array.ndim else array.itemsize)
-                rows = max(1, _CHUNK_BYTES // row_bytes)
-                group.create_dataset(
-                    name,
-                    shape=(0,) + array.shape[1:],
-                    maxshape=(None,) + array.shape[1:],
-                    dtype=array.dtype,
-                    chunks=(rows,) + array.shape[1:],
-                )
-            dataset = group[name]
-            start = dataset.shape[0]
-            dataset.resize(start + array.shape[0], axis=0)
-            dataset[start:] = array
+def _prepare(location: Location, kind: str, params: dict[str, Any], overwrite: bool) -> None:
+    path = location.root
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise UsageError(f"{path}: output exists and is not a directory")
+    if os.path.isfile(os.path.join(path, MANIFEST)):
+        manifest = read_manifest(path)
+        if manifest["kind"] == kind and manifest["params_hash"] == params_hash(params):
+            return
+        if not overwrite:
+            raise UsageError(
+                f"{path}: existing store was made with other parameters ({describe_difference(manifest, kind, params)}); "
+                "use --overwrite to replace it, or choose another output"
+            )
+        location.remove_tree()
+    elif os.path.isdir(path) and os.listdir(path):
+        raise UsageError(f"{path}: output directory is not empty and is not a vfx store")
+    try:
+        os.makedirs(path, exist_ok=True)
+        write_json_atomic(Path(path) / MANIFEST, new_manifest(kind, params))
+    except OSError as exc:
+        raise UsageError(f"{path}: output is not writable ({exc.strerror or exc})") from None
+
+
+def describe_difference(manifest: dict[str, Any], kind: str, params: dict[str, Any]) -> str:
+    if manifest["kind"] != kind:
+        return f"it is a {manifest['kind']} store, not {kind}"
+    old, new = _flatten(manifest["params"]), _flatten(params)
+    keys = sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k))
+    return ", ".join(f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in keys[:4]) or "parameters differ"
+
+
+def _flatten(d: Any, prefix: str = "") -> dict[str, Any]:
+    if not isinstance(d, dict):
+        return {prefix: list(d) if isinstance(d, tuple) else d}
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        out.update(_flatten(v, f"{prefix}.{k}" if prefix else str(k)))
+    return out
