@@ -145,7 +145,7 @@ def train_fusion_cmd(
         typer.echo(f"interrupted; continue with the same command and --resume ({output})", err=True)
         raise typer.Exit(130) from None
     typer.echo(format_metrics(result.metrics))
-    typer.echo(f"run saved in {output} (last.pt, metrics.json, confusion.png)")
+    typer.echo(f"run saved in {output} (last.pt, best.pt: best held-out top-1, metrics.json, confusion.png)")
 
 
 @app.command("evaluate")

@@ -249,17 +249,21 @@ class Catalog:
     splits: dict[str, str | None]
     video_ids: list[str]
     dropped: dict[str, str]  # video_id -> why it cannot be used (missing in a store, failed)
+    overlap: str = ""  # how many videos the stores hold and have in common, for messages
 
 
 def read_catalog(primary, others: list) -> Catalog:
     """Videos done in every store; labels and splits from the primary store (frames, or first features)."""
     ids = set(primary.video_ids())
+    held = [f"{len(ids)} in {primary.path}"]
     dropped = {}
     for store in others:
         have = set(store.video_ids())
+        held.append(f"{len(have)} in {store.path}")
         for v in sorted(ids - have):
             dropped[v] = f"not done in {store.path}"
         ids &= have
+    overlap = f"{len(ids)} videos done in every store ({', '.join(held)})" if others else f"{len(ids)} videos done"
     labels, splits = {}, {}
     for v in sorted(ids):
         attrs = primary.attrs(v)
@@ -270,8 +274,8 @@ def read_catalog(primary, others: list) -> Catalog:
         labels[v] = str(label)
         splits[v] = attrs.get("split")
     if not labels:
-        raise UsageError(f"{primary.path}: no labelled videos common to all stores ({len(dropped)} dropped)")
-    return Catalog(tuple(sorted(set(labels.values()))), labels, splits, sorted(labels), dropped)
+        raise UsageError(f"{primary.path}: no labelled videos common to all stores: {overlap}")
+    return Catalog(tuple(sorted(set(labels.values()))), labels, splits, sorted(labels), dropped, overlap)
 
 
 # --------------------------------------------------------------------------------------- datasets
@@ -407,6 +411,7 @@ class Datasets:
     split_how: str
     dropped: dict[str, str]
     feature_channels: dict[str, int]
+    overlap: str = ""
 
 
 def _flow_alignment(frame_index: np.ndarray | None, pairs: np.ndarray):
@@ -474,7 +479,8 @@ def build_video_datasets(
     usable = sorted(records_by_id)
     train_ids, val_ids, how = split_ids(usable, catalog.labels, catalog.splits, cfg, str(primary.path))
     if not train_ids or not val_ids:
-        raise UsageError(f"{primary.path}: need videos in both train and held-out sets, got {len(train_ids)} and {len(val_ids)}")
+        raise UsageError(f"{primary.path}: need videos in both train and held-out sets, got {len(train_ids)} and "
+                         f"{len(val_ids)} ({catalog.overlap})")
     stores = _LazyStores(paths, kinds)
     return Datasets(
         train=VideoSegmentDataset([records_by_id[v] for v in train_ids], stores, cfg, True, seed, streams),
@@ -483,6 +489,7 @@ def build_video_datasets(
         split_how=how,
         dropped=dropped,
         feature_channels={},
+        overlap=catalog.overlap,
     )
 
 
@@ -527,7 +534,8 @@ def build_feature_datasets(
     usable = sorted(records_by_id)
     train_ids, val_ids, how = split_ids(usable, catalog.labels, catalog.splits, cfg, str(primary.path))
     if not train_ids or not val_ids:
-        raise UsageError(f"{primary.path}: need videos in both train and held-out sets, got {len(train_ids)} and {len(val_ids)}")
+        raise UsageError(f"{primary.path}: need videos in both train and held-out sets, got {len(train_ids)} and "
+                         f"{len(val_ids)} ({catalog.overlap})")
     return Datasets(
         train=FeatureSegmentDataset(
             [records_by_id[v] for v in train_ids], _LazyStores(paths, kinds), cfg, True, seed, streams, clip_rows
@@ -539,4 +547,5 @@ def build_feature_datasets(
         split_how=how,
         dropped=dropped,
         feature_channels=channels,
+        overlap=catalog.overlap,
     )

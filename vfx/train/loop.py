@@ -1,7 +1,7 @@
 """The training loop: optimiser and schedule, checkpoints and resume, held-out evaluation, outputs.
 
 A run directory holds `last.pt` (after every epoch: model, optimiser, epoch, all parameters, class names,
-history), `params.json`, `metrics.json` (per-epoch history and the final held-out metrics) and
+history), `best.pt` (the same, from the evaluated epoch with the best held-out top-1), `params.json`, `metrics.json` (per-epoch history and the final held-out metrics) and
 `confusion.png`. Determinism on CPU: every epoch reseeds the global torch generator (dropout) and the
 DataLoader's shuffling generator from (seed, epoch), and the datasets derive their augmentation from
 (seed, epoch, video), so an epoch's computation does not depend on what ran before it in the same process:
@@ -35,6 +35,8 @@ from vfx.train.model import TwoStreamNet, count_parameters, load_rgb_weights
 from vfx.train.params import TrainParams, differences
 
 CHECKPOINT = "last.pt"
+#: The checkpoint of the epoch with the best held-out top-1 so far (written when an evaluation improves it).
+BEST_CHECKPOINT = "best.pt"
 
 
 @dataclass
@@ -194,16 +196,28 @@ def evaluate(model: TwoStreamNet, dataset, classes, params: TrainParams, progres
     model.eval()
     device = next(model.parameters()).device
     all_scores, all_labels, total_loss = [], [], 0.0
+    per_head: list[list[np.ndarray]] = []
     loader = _loader(dataset, params, shuffle=False, epoch=0)
     for batch in tqdm(loader, desc="evaluate", unit="batch", disable=not progress, leave=False):
         logits = model(_inputs(batch, model.cfg.streams, device))
         total_loss += float(fusion_loss(logits, batch["label"].to(device))) * len(batch["label"])
         all_scores.append(fusion_scores(logits).cpu().numpy())
         all_labels.append(batch["label"].numpy())
+        if not per_head:
+            per_head = [[] for _ in logits]
+        for store, z in zip(per_head, logits):
+            store.append(fusion_scores([z]).cpu().numpy())
     scores_nc = np.concatenate(all_scores) if all_scores else np.zeros((0, len(classes)))
     labels_n = np.concatenate(all_labels) if all_labels else np.zeros(0, np.int64)
     metrics = classification_metrics(scores_nc, labels_n, classes)
     metrics["loss"] = total_loss / max(1, len(labels_n))
+    if len(per_head) > 1:
+        # Late fusion: one classifier per stream, so each stream's accuracy is measured on its own as well
+        # (spatially fused models have a single classifier: only the fused figure exists).
+        metrics["streams"] = {}
+        for stream, chunks in zip(model.cfg.streams, per_head):
+            m = classification_metrics(np.concatenate(chunks), labels_n, classes)
+            metrics["streams"][stream] = {k: m[k] for k in ("top1", "top5", "mean_class_accuracy")}
     return metrics
 
 
@@ -266,10 +280,6 @@ def train_fusion(
     ckpt_path = run_dir / CHECKPOINT
     if ckpt_path.exists() and not resume:
         raise UsageError(f"{run_dir}: already holds a checkpoint ({CHECKPOINT}); pass --resume or pick another -o")
-    try:
-        run_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise UsageError(f"{run_dir}: cannot create the run directory ({exc.strerror})") from None
 
     if params.threads is not None:
         torch.set_num_threads(params.threads)
@@ -279,6 +289,11 @@ def train_fusion(
     resuming = resume and ckpt_path.exists()
     model, params = build_model(params, datasets, initialise=not resuming)
     device = resolve_device(params.device)
+    # Created only now: a usage error above (stores, classes, device) leaves no empty run directory behind.
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"{run_dir}: cannot create the run directory ({exc.strerror})") from None
     model.to(device)
     optimizer = make_optimizer(params, model)
     classes = datasets.classes
@@ -299,12 +314,13 @@ def train_fusion(
     n_params = count_parameters(model)
     log(
         f"{len(datasets.train.records)} train / {len(datasets.val.records)} held-out videos, {len(classes)} classes "
-        f"({datasets.split_how}); {n_params:,} parameters"
+        f"({datasets.split_how}); {datasets.overlap}; {n_params:,} parameters"
         + (f"; {len(datasets.dropped)} videos unusable" if datasets.dropped else "")
     )
 
     steps_per_epoch = math.ceil(len(datasets.train) / params.batch_size)
     metrics: dict | None = history[-1].get("val") if history else None
+    best_top1 = max((r["val"]["top1"] for r in history if "val" in r), default=-1.0)
     for epoch in range(start_epoch, params.epochs):
         torch.manual_seed(_epoch_seed(params.seed, epoch) + 1)
         datasets.train.set_epoch(epoch)
@@ -352,6 +368,9 @@ def train_fusion(
             )
         history.append(record)
         save_checkpoint(ckpt_path, model, optimizer, epoch + 1, params, classes, history)
+        if "val" in record and record["val"]["top1"] > best_top1:
+            best_top1 = record["val"]["top1"]
+            save_checkpoint(run_dir / BEST_CHECKPOINT, model, optimizer, epoch + 1, params, classes, history)
 
     if metrics is None:
         metrics = evaluate(model, datasets.val, classes, params, progress=progress)

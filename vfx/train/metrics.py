@@ -58,6 +58,9 @@ def format_metrics(metrics: dict) -> str:
     ]
     if "loss" in metrics:
         lines[0] += f"   loss {metrics['loss']:.4f}"
+    if metrics.get("streams"):
+        parts = [f"{s} top-1 {100 * m['top1']:.1f} %" for s, m in metrics["streams"].items()]
+        lines.append("   ".join(parts) + f"   fused top-1 {100 * metrics['top1']:.1f} %")
     classes = metrics["classes"]
     cm = np.asarray(metrics["confusion"])
     width = max([len("class")] + [len(c) for c in classes])
