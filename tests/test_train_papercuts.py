@@ -82,3 +82,55 @@ def test_stores_sharing_few_videos_say_how_many_and_leave_no_run_directory(store
     assert f"1 videos done in every store (9 in {stores['frames']}, 1 in {tmp_path / 'flow1'})" in r.output
     assert not out.exists() and not out.parent.exists()
     assert len(vfx.open_store(tmp_path / "flow1")) == 1
+
+
+@pytest.fixture(scope="module")
+def direction_stores(tiny_dataset, tmp_path_factory):
+    """left / right / still clips (conftest: 2 px a frame to the left or right)."""
+    root = tmp_path_factory.mktemp("directions")
+    frames = frames_store(tiny_dataset, root / "frames", size=SIZE)
+    r = CliRunner().invoke(app, ["extract-flow", "--from-frames", str(frames), "-o", str(root / "flow"), "--backend",
+                                 "dis", "--engine", "serial", "--no-progress"])
+    assert r.exit_code == 0, r.output
+    return frames, root / "flow"
+
+
+def _label_vs_motion(datasets):
+    """(label, direction the flow shows) of every training sample over 8 epochs."""
+    classes = datasets.classes
+    out = []
+    for epoch in range(8):
+        datasets.train.set_epoch(epoch)
+        for i in range(len(datasets.train)):
+            s = datasets.train[i]
+            label = classes[int(s["label"])]
+            if label == "still":
+                continue
+            out.append((label, "right" if float(s["flow"][:, 0::2].mean()) > 0 else "left"))
+    return out
+
+
+def test_flips_map_direction_labels_or_warn(direction_stores):
+    from vfx.train.data import build_video_datasets
+
+    frames, flow = direction_stores
+    cfg = dict(num_segments=1, flow_length=1, crop_size=SIZE, val_fraction=0.5, flip=True)
+    plain = build_video_datasets(frames, flow, ("flow",), DataConfig(**cfg), seed=1)
+    assert any(n.startswith("WARNING: classes 'left', 'right' name a direction") for n in plain.notes)
+    pairs = _label_vs_motion(plain)
+    assert any(label != seen for label, seen in pairs)  # a mirrored "right" clip still labelled right
+    mapped = build_video_datasets(frames, flow, ("flow",), DataConfig(**cfg, flip_label_map=(("left", "right"),)), seed=1)
+    assert not mapped.notes
+    pairs = _label_vs_motion(mapped)
+    assert pairs and all(label == seen for label, seen in pairs)
+    assert {label for label, _ in pairs} == {"left", "right"}
+
+
+def test_ssv2_recipe_sets_the_flip_label_map(stores, tmp_path):
+    r = CliRunner().invoke(app, ["train-fusion", "--frames", str(stores["frames"]), "--flow", str(stores["flow"]),
+                                 "-o", str(tmp_path / "r"), "--recipe", "ssv2", "--width", "4", "--crop-size", str(SIZE),
+                                 "--segments", "2", "--flow-length", "2", "--epochs", "1", "--val-fraction", "0.34",
+                                 "--no-progress"])
+    assert r.exit_code == 0, r.output
+    params = json.loads((tmp_path / "r" / "params.json").read_text())
+    assert ["Pushing something from left to right", "Pushing something from right to left"] in params["data"]["flip_label_map"]

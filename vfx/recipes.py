@@ -1,6 +1,6 @@
 """Recipes: TOML files in `recipes/` that fill a command's parameters (`--recipe tsn-ucf101`).
 
-A recipe has one table per command (`[extract-frames]`, `[extract-flow]`, `[features]`, `[train-fusion]`) whose
+A recipe has one table per command (`[extract-frames]`, `[extract-flow]`, `[features]`; `[train-fusion]` sets only `flip_label_map`) whose
 keys are the command's option names with underscores (`short_side = 256`). Options given on the command line
 override the recipe; the recipe overrides the built-in defaults. TOML is parsed as data, never evaluated.
 """

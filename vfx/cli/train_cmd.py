@@ -71,6 +71,13 @@ def train_fusion_cmd(
     ] = None,
     split_seed: Annotated[int, typer.Option("--split-seed", help="Seed of the --val-fraction split.")] = 0,
     flip: Annotated[bool, typer.Option("--flip/--no-flip", help="Random horizontal flips (flow x negated).")] = True,
+    flip_label_map: Annotated[
+        Optional[str],
+        typer.Option("--flip-label-map", help="Classes a flip turns into each other: 'A=B;C=D' (swapped on flipped samples)."),
+    ] = None,
+    recipe: Annotated[
+        Optional[str], typer.Option("--recipe", help="Recipe whose [train-fusion] table sets flip_label_map (e.g. ssv2).")
+    ] = None,
     rgb_weights: Annotated[
         Optional[Path], typer.Option("--rgb-weights", help="RGB ResNet weights (torchvision names) for both backbones.")
     ] = None,
@@ -90,6 +97,17 @@ def train_fusion_cmd(
     from vfx.train.model import ModelConfig
     from vfx.train.params import TrainParams
 
+    from vfx.recipes import load_recipe
+    from vfx.train.labels import parse_flip_label_map
+
+    pairs = parse_flip_label_map(flip_label_map)
+    if recipe:
+        table = load_recipe(recipe, "train-fusion")
+        unknown = sorted(set(table) - {"flip_label_map"})
+        if unknown:
+            raise UsageError(f"recipe {recipe}: train-fusion reads only flip_label_map from a recipe, not {', '.join(unknown)}")
+        if not pairs:
+            pairs = tuple(tuple(p) for p in table.get("flip_label_map", ()))
     stream_names = _streams(streams)
     model = ModelConfig(
         streams=stream_names,
@@ -106,6 +124,7 @@ def train_fusion_cmd(
         flow_length=flow_length,
         crop_size=crop_size,
         flip=flip,
+        flip_label_map=pairs,
         val_fraction=val_fraction,
         split_seed=split_seed,
         feature_key="spatial" if feature_maps else "features",

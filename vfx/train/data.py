@@ -27,6 +27,7 @@ import torch
 from torch.utils.data import Dataset
 
 from vfx.errors import UsageError
+from vfx.train.labels import flip_label_index
 from vfx.store.reader import open_store
 
 # ImageNet statistics (torchvision), the convention of the RGB stream and of TSN.
@@ -56,6 +57,9 @@ class DataConfig:
     # Feature mode: "features" (pooled vectors [num_clips, D]) or "spatial" (the maps `vfx features
     # --keep-spatial` stores, [num_clips, D, T', h, w], averaged over T').
     feature_key: str = "features"
+    # Class pairs a horizontal flip turns into each other ("... left to right" <-> "... right to left"),
+    # swapped on every flipped sample (vfx/train/labels.py).
+    flip_label_map: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
         if self.num_segments < 1 or self.flow_length < 1 or self.crop_size < 8:
@@ -321,6 +325,7 @@ class VideoSegmentDataset(_SegmentDataset):
     def __init__(self, records, stores, cfg, train, seed, streams: tuple[str, ...]):
         super().__init__(records, stores, cfg, train, seed)
         self.streams = streams
+        self.flip_labels: dict[int, int] = {}  # label index -> label index of its mirror image
 
     def __getitem__(self, index: int) -> dict:
         rec = self.record(index)
@@ -329,6 +334,8 @@ class VideoSegmentDataset(_SegmentDataset):
         slots = segment_offsets(len(rec.positions), cfg.num_segments, rng)
         sample: dict = {"label": rec.label, "index": index}
         flip = bool(self.train and cfg.flip and rng.random() < 0.5)
+        if flip:
+            sample["label"] = self.flip_labels.get(rec.label, rec.label)
         box = None
         if "rgb" in self.streams:
             frames = self.stores.get("frames").read_frames(rec.video_id, rec.positions[slots])
@@ -412,6 +419,7 @@ class Datasets:
     dropped: dict[str, str]
     feature_channels: dict[str, int]
     overlap: str = ""
+    notes: list[str] = field(default_factory=list)  # warnings for the user (direction classes under flips)
 
 
 def _flow_alignment(frame_index: np.ndarray | None, pairs: np.ndarray):
@@ -481,15 +489,17 @@ def build_video_datasets(
     if not train_ids or not val_ids:
         raise UsageError(f"{primary.path}: need videos in both train and held-out sets, got {len(train_ids)} and "
                          f"{len(val_ids)} ({catalog.overlap})")
-    stores = _LazyStores(paths, kinds)
+    train = VideoSegmentDataset([records_by_id[v] for v in train_ids], _LazyStores(paths, kinds), cfg, True, seed, streams)
+    train.flip_labels, notes = flip_label_index(catalog.classes, cfg.flip_label_map, cfg.flip)
     return Datasets(
-        train=VideoSegmentDataset([records_by_id[v] for v in train_ids], stores, cfg, True, seed, streams),
+        train=train,
         val=VideoSegmentDataset([records_by_id[v] for v in val_ids], _LazyStores(paths, kinds), cfg, False, seed, streams),
         classes=catalog.classes,
         split_how=how,
         dropped=dropped,
         feature_channels={},
         overlap=catalog.overlap,
+        notes=notes,
     )
 
 

@@ -318,6 +318,8 @@ def train_fusion(
         + (f"; {len(datasets.dropped)} videos unusable" if datasets.dropped else "")
     )
 
+    for note in datasets.notes:
+        log(note)
     steps_per_epoch = math.ceil(len(datasets.train) / params.batch_size)
     metrics: dict | None = history[-1].get("val") if history else None
     best_top1 = max((r["val"]["top1"] for r in history if "val" in r), default=-1.0)
