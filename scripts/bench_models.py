@@ -7,6 +7,14 @@ Prints clips/s with the ratio to the baseline (`tsm_r50`, measured in the same r
 time spent inside the Motion Squeeze module (MSNet) or the correlation blocks (CorrNet), and the same
 share in FLOPs (flop_counter on the meta device; the MSNet paper claims +2.5 % FLOPs for the MS module).
 Random weights: speed does not depend on the values.
+
+    python scripts/bench_models.py --precision bf16      # plus a table: bf16 autocast against fp32
+
+`--precision bf16` (or fp16) adds, per model, clips/s under `torch.autocast` as `vfx features --precision`
+runs it (vfx.features.runner.autocast), its ratio to fp32 timed round-robin in the same run, and the drift
+of the pooled features (`forward_features`, what the store holds) against fp32 on the same clip:
+max |f - f32| / max |f32| and mean |f - f32| / mean |f32|. The CPU's native bf16 support is printed with it:
+without avx512_bf16 / AMX (or Arm bf16) autocast emulates bf16 and runs slower than fp32.
 """
 
 from __future__ import annotations
@@ -112,15 +120,55 @@ def bench(names: list[str], repeats: int) -> list[dict]:
     return rows
 
 
+def bench_precision(names: list[str], precision: str, repeats: int) -> list[dict]:
+    """Per model: fp32 and `precision` clips/s (round-robin), and the drift of the features."""
+    from vfx.features.runner import autocast
+
+    setups = []
+    for name in names:
+        torch.manual_seed(0)
+        model = M.create_model(name).eval()
+        spec = model.input_spec
+        setups.append((name, model, torch.randn(1, spec.channels, spec.num_frames, spec.size, spec.size)))
+    times = {(name, prec): [] for name in names for prec in ("fp32", precision)}
+    rows = []
+    with torch.inference_mode():
+        drift = {}
+        for name, model, x in setups:  # also the warm-up of both precisions
+            f32 = model.forward_features(x).float()
+            with autocast(precision, "cpu"):
+                low = model.forward_features(x).float()
+            diff = (low - f32).abs()
+            drift[name] = (float(diff.max() / f32.abs().max()), float(diff.mean() / f32.abs().mean()))
+        for _ in range(repeats):
+            for name, model, x in setups:
+                for prec in ("fp32", precision):
+                    with autocast(prec, "cpu"):
+                        t0 = time.perf_counter()
+                        model.forward_features(x)
+                        times[(name, prec)].append(time.perf_counter() - t0)
+    for name, _, _ in setups:
+        fp32, low = (1.0 / statistics.median(times[(name, prec)]) for prec in ("fp32", precision))
+        rows.append({"name": name, "fp32": fp32, "low": low, "drift_max": drift[name][0], "drift_mean": drift[name][1]})
+    return rows
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--models", nargs="+", default=M.list_models())
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--threads", type=int, default=1,
                     help="torch threads (default 1: with 2 threads on a shared 2-core machine the timings swing 3x)")
+    ap.add_argument("--precision", choices=["bf16", "fp16"], default=None,
+                    help="also time this autocast precision against fp32 and measure the feature drift")
+    ap.add_argument("--only-precision", action="store_true", help="only the precision table")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     names = [BASELINE] + [n for n in args.models if n != BASELINE]
+    if args.precision:
+        print_precision(names, args.precision, args.repeats)
+        if args.only_precision:
+            return
     rows = bench(names, args.repeats)
     base = rows[0]["clips_per_s"]
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch 1, median of {args.repeats} "
@@ -131,6 +179,24 @@ def main() -> None:
         part_f = f"{r['part_flop_share'] * 100:.1f}%" if r["has_part"] else "-"
         print(f"{r['name']:<12} {r['clips_per_s']:>8.3f} {r['sec_per_clip']:>7.2f} {r['clips_per_s'] / base:>9.2f}x "
               f"{r['gflops']:>7.1f} {part_t:>12} {part_f:>13}  {r['input']}")
+
+
+def print_precision(names: list[str], precision: str, repeats: int) -> None:
+    import os
+
+    from vfx.features.runner import cpu_has_native_bf16
+
+    load = os.getloadavg()[0]
+    rows = bench_precision(names, precision, repeats)
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch 1, forward_features, median of "
+          f"{repeats} round-robin timed clips; cpu capability {torch.backends.cpu.get_cpu_capability()}, native bf16: "
+          f"{cpu_has_native_bf16()}; load average {load:.1f} -> {os.getloadavg()[0]:.1f}")
+    print(f"{'model':<12} {'fp32 clips/s':>12} {precision + ' clips/s':>12} {precision + '/fp32':>9} "
+          f"{'drift max':>10} {'drift mean':>10}")
+    for r in rows:
+        print(f"{r['name']:<12} {r['fp32']:>12.3f} {r['low']:>12.3f} {r['low'] / r['fp32']:>8.2f}x "
+              f"{r['drift_max']:>10.4f} {r['drift_mean']:>10.4f}")
+    print()
 
 
 if __name__ == "__main__":

@@ -449,6 +449,28 @@ def test_precision_bf16_is_close_to_fp32(tmp_path, tiny_dataset):
     assert out["fp32"].dtype == np.float16
     assert not np.array_equal(out["fp32"], out["bf16"])
     np.testing.assert_allclose(out["bf16"], out["fp32"], rtol=0.1, atol=0.05 * np.abs(out["fp32"]).max())
+    # Where the CPU lacks bf16 arithmetic the store says so (and the driver logged it before the run).
+    from vfx.features.runner import cpu_has_native_bf16
+
+    notes = {p: vfx.open_store(tmp_path / p).attrs(items[0].video_id).get("device_note") for p in out}
+    assert notes["fp32"] is None
+    assert (notes["bf16"] is None) == cpu_has_native_bf16()
+    if notes["bf16"] is not None:
+        assert "no native bf16 arithmetic" in notes["bf16"] and "slower than fp32" in notes["bf16"]
+
+
+def test_precision_note_names_the_missing_instructions(monkeypatch):
+    from vfx.features import runner
+
+    monkeypatch.setattr(runner, "cpu_has_native_bf16", lambda: False)
+    assert "avx512_bf16" in runner.precision_note("bf16", "cpu")
+    assert runner.precision_note("bf16", "cuda") is None and runner.precision_note("fp32", "cpu") is None
+    monkeypatch.setattr(runner, "cpu_has_native_bf16", lambda: True)
+    assert runner.precision_note("bf16", "cpu") is None
+    with runner.autocast("bf16", "cpu"):
+        assert (torch.ones(2, 2) @ torch.ones(2, 2)).dtype == torch.bfloat16
+    with runner.autocast("fp32", "cpu"):
+        assert (torch.ones(2, 2) @ torch.ones(2, 2)).dtype == torch.float32
 
 
 def test_gpu_requested_without_one_is_refused_in_process(tmp_path, carphone):

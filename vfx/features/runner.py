@@ -8,12 +8,20 @@ yields, so that the shard writer appends them while later clips are still being 
 
 Memory: the queue holds at most `prefetch` clips, the consumer one batch plus the results of at most one
 batch of the videos after the one being written.
+
+Precision: `autocast(precision, device_type)` is the context every forward pass runs in: fp32 (the
+default) as is, fp16 / bf16 through `torch.autocast`. On CPU bf16 pays off only where the CPU computes it
+natively (AVX512-BF16 or AMX on x86, the BF16 extension on Arm): elsewhere oneDNN emulates it and it runs
+slower than fp32 (scripts/bench_models.py measures both, with the feature drift), which
+`precision_note` says in words.
 """
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import threading
+from pathlib import Path
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -23,6 +31,47 @@ import numpy as np
 
 from vfx.features.clips import VideoPlan
 from vfx.types import VideoItem
+
+
+_AUTOCAST_DTYPES = {"fp16": "float16", "bf16": "bfloat16"}
+
+
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU has bf16 arithmetic: avx512_bf16 or AMX tiles (x86, as torch detects them), or the
+    Arm BF16 extension (`bf16` in /proc/cpuinfo's Features)."""
+    import torch
+
+    x86 = [getattr(torch.cpu, name, None) for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")]
+    if any(fn is not None and fn() for fn in x86):
+        return True
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    flags = set()
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() in ("flags", "Features"):
+            flags.update(value.split())
+    return bool(flags & {"avx512_bf16", "amx_bf16", "bf16"})
+
+
+def precision_note(precision: str, device_type: str) -> str | None:
+    """What the user should know about running `precision` on this device, or None."""
+    if precision == "bf16" and device_type == "cpu" and not cpu_has_native_bf16():
+        return ("--precision bf16: this CPU has no native bf16 arithmetic (no avx512_bf16 or amx_bf16; Arm: no "
+                "bf16), so autocast emulates it and it runs slower than fp32 here; use fp32 on this machine")
+    return None
+
+
+def autocast(precision: str, device_type: str):
+    """The context of a forward pass in `precision` ("fp32", "fp16", "bf16") on "cpu" or "cuda"."""
+    import torch
+
+    dtype = _AUTOCAST_DTYPES.get(precision)
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type, dtype=getattr(torch, dtype))
 
 
 @dataclass

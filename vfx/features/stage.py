@@ -25,12 +25,10 @@ from vfx.errors import UsageError
 from vfx.features.clips import FlowStoreSource, FramesStoreSource, Source, VideoPlan, VideoSource, plan_clips, stream_clips
 from vfx.features.params import RANDOM_INIT_SEED, ResolvedFeatures
 from vfx.features.preprocess import ModelInput, ValueMap
-from vfx.features.runner import run_batched
+from vfx.features.runner import autocast, precision_note, run_batched
 from vfx.types import VideoItem
 
 log = logging.getLogger(__name__)
-
-_AUTOCAST = {"fp16": "float16", "bf16": "bfloat16"}
 
 
 def default_prefetch(batch_size: int) -> int:
@@ -60,6 +58,11 @@ class FeaturesStage(Stage):
             res["num_gpus"] = float(self.params.gpus_per_worker)
         return res
 
+    def prepare(self) -> None:
+        note = precision_note(self.params.precision, "cpu") if self.params.gpus_per_worker <= 0 else None
+        if note:
+            log.warning(note)  # in the driver, where it is seen; the store's `device_note` keeps it too
+
     def setup(self) -> None:
         import torch
 
@@ -81,6 +84,9 @@ class FeaturesStage(Stage):
                 f"(torch {torch.__version__}, cuda available: False): running on CPU"
             )
             log.warning(self.device_note)
+        note = precision_note(p.precision, self.device)
+        if note:
+            self.device_note = f"{self.device_note}; {note}" if self.device_note else note
         nets = []
         for m in self.resolved.models:
             # Random weights are for tests: seeded, so that every worker and every run has the same ones,
@@ -186,10 +192,7 @@ class FeaturesStage(Stage):
         pooled = []
         several = len(self._nets) > 1
         device_type = "cuda" if self.device == "cuda" else "cpu"
-        autocast = _AUTOCAST.get(p.precision)
-        with torch.inference_mode(), torch.autocast(
-            device_type, dtype=getattr(torch, autocast or "float32"), enabled=autocast is not None
-        ):
+        with torch.inference_mode(), autocast(p.precision, device_type):
             for m, net, x_np in zip(self.resolved.models, self._nets, batches):
                 b, v = x_np.shape[:2]
                 x = torch.from_numpy(x_np).reshape(b * v, *x_np.shape[2:]).to(self.device, non_blocking=True)
