@@ -282,3 +282,22 @@ def test_without_a_compiler_the_eager_kernels_run_with_a_warning(tmp_path):
     proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     assert proc.stdout.strip() == "eager"
     assert "eager PyTorch kernels, several times slower: no C compiler found" in proc.stderr
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("kernels", ["eager", "compiled"])
+def test_cuda_matches_the_cpu_path(kernels):
+    pairs = [sample_gray_pair(index=i, size=(64, 48)) for i in (3, 40)]
+    g0 = np.stack([p[0] for p in pairs])
+    g1 = np.stack([p[1] for p in pairs])
+    params = TVL1Params(nscales=2, warps=2, inner_iterations=10, outer_iterations=2)
+    cpu = T.TVL1Torch(params, kernels="native")(g0, g1).numpy()
+    model = T.TVL1Torch(params, device="cuda", kernels=kernels)
+    assert model.mode == "mask"
+    got = model(g0, g1).cpu().numpy()
+    assert np.linalg.norm(got - cpu, axis=-1).mean() < 1e-3
+
+
+def test_native_kernels_refuse_cuda():
+    with pytest.raises(UsageError, match="CPU only"):
+        T.TVL1Torch(TVL1Params(), device="cuda", kernels="native")

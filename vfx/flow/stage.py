@@ -208,13 +208,19 @@ class FlowStage(Stage):
         return {"num_cpus": 1}
 
     def prepare(self) -> None:
-        if self.params.backend == "torch" and resolve_device(self.params.device) == "cpu":
-            from vfx.flow.tvl1_native import KernelBuildError, load
+        if self.params.backend != "torch":
+            return
+        if resolve_device(self.params.device) == "cuda":
+            # Workers' output does not reach the user: say here what their first batch waits for.
+            log.warning("torch TV-L1 on CUDA: each worker's first batch compiles its kernels with torch.compile "
+                        "(a one-off wait per process; VFX_NO_COMPILE=1 runs eager kernels without it)")
+            return
+        from vfx.flow.tvl1_native import KernelBuildError, load
 
-            try:
-                load()  # builds the CPU kernels once (about a second), before the workers all want them
-            except KernelBuildError as exc:
-                log.warning("the torch TV-L1 backend runs on eager PyTorch kernels, several times slower: %s", exc)
+        try:
+            load()  # builds the CPU kernels once (about a second), before the workers all want them
+        except KernelBuildError as exc:
+            log.warning("the torch TV-L1 backend runs on eager PyTorch kernels, several times slower: %s", exc)
 
     def setup(self) -> None:
         import torch
