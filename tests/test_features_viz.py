@@ -11,7 +11,7 @@ from test_features_support import tiny_params
 from vfx.engine import RunOptions
 from vfx.errors import UsageError
 from vfx.features import ClipParams, ModelChoice, SpatialParams, extract_features
-from vfx.features.motion_viz import confidence_to_heat, flow_to_colour, motion_figure, save_motion_figure
+from vfx.show.motion import confidence_to_heat, flow_to_colour, motion_figure, save_motion_figure
 from vfx.sources import load_items
 
 
@@ -69,6 +69,16 @@ def test_render_maps_stored_by_a_features_run(tmp_path, samples):
 
     from vfx.cli import app
 
+    from vfx.show.panels import CAPTION_H
+
     result = CliRunner().invoke(app, ["show", str(tmp_path / "ms"), "carphone_pristine", "-o", str(tmp_path / "show.png")])
     assert result.exit_code == 0, result.stderr
-    np.testing.assert_array_equal(cv2.imread(str(tmp_path / "show.png")), cv2.imread(str(out)))
+    shown = cv2.imread(str(tmp_path / "show.png"))
+    # one labelled column per frame pair (2), four captioned rows; 64 px panels enlarged 4x to be readable
+    assert shown.shape == (4 * (CAPTION_H + 256), 2 * 256 + 4, 3)
+    first = cv2.cvtColor(shown[CAPTION_H : CAPTION_H + 256, :256], cv2.COLOR_BGR2RGB)
+    np.testing.assert_array_equal(first, cv2.resize(image[:64, :64], None, fx=4, fy=4, interpolation=cv2.INTER_NEAREST))
+    result = CliRunner().invoke(app, ["show", str(tmp_path / "ms"), "-o", str(tmp_path / "show.gif")])
+    assert result.exit_code == 0 and "showing carphone_pristine" in result.stdout
+    ok, gif = cv2.imreadanimation(str(tmp_path / "show.gif"))
+    assert ok and len(gif.frames) == 2  # one animation frame per frame pair

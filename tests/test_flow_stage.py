@@ -1,4 +1,4 @@
-"""`vfx extract-flow` and `vfx show` end to end (serial engine, tiny lossless videos, reduced TV-L1 work)."""
+"""`vfx extract-flow` end to end (serial engine, tiny lossless videos, reduced TV-L1 work)."""
 
 import cv2
 import numpy as np
@@ -195,28 +195,6 @@ def test_from_frames_refuses_a_flow_store(videos, tmp_path):
     assert run("extract-flow", folder, "-o", tmp_path / "f", "--engine", "serial", "--no-progress", *FAST).exit_code == 0
     result = runner.invoke(app, ["extract-flow", "--from-frames", str(tmp_path / "f"), "-o", str(tmp_path / "g")])
     assert result.exit_code == 2 and "needs a frames store" in result.output
-
-
-def test_show_flow_and_frames_stores(videos, tmp_path):
-    folder, _ = videos
-    assert run("extract-flow", folder, "-o", tmp_path / "f", "--engine", "serial", "--no-progress", *FAST).exit_code == 0
-    assert run("extract-frames", folder, "-o", tmp_path / "fr", "--engine", "serial", "--no-progress").exit_code == 0
-    for name in ("out.png", "out.gif", "out.mp4"):
-        result = run("show", tmp_path / "f", "a", "-o", tmp_path / name)
-        assert result.exit_code == 0, result.output
-        assert (tmp_path / name).stat().st_size > 1000
-    png = cv2.imread(str(tmp_path / "out.png"))
-    assert png.shape[1] == 2 * 96  # frame beside flow
-    ok, gif = cv2.imreadanimation(str(tmp_path / "out.gif"))  # written by OpenCV itself: no Pillow needed
-    mp4 = cv2.VideoCapture(str(tmp_path / "out.mp4"))
-    assert ok and len(gif.frames) == int(mp4.get(cv2.CAP_PROP_FRAME_COUNT)) > 1
-    assert gif.frames[0].shape[:2] == (png.shape[0] // min(4, len(gif.frames)), 2 * 96)
-    assert run("show", tmp_path / "fr", "b", "-o", tmp_path / "frames.png").exit_code == 0
-    assert cv2.imread(str(tmp_path / "frames.png")).shape[1] == 96
-    bad = runner.invoke(app, ["show", str(tmp_path / "f"), "zzz", "-o", str(tmp_path / "x.png")])
-    assert bad.exit_code == 2 and "no video 'zzz'" in bad.output
-    bad = runner.invoke(app, ["show", str(tmp_path / "f"), "a", "-o", str(tmp_path / "x.bmp")])
-    assert bad.exit_code == 2 and "must end in" in bad.output
 
 
 @pytest.mark.parametrize("fmt", ["uint8", "jpeg"])

@@ -33,12 +33,7 @@ LEAVES = 1
 RANK = {component: rank for rank, layer in enumerate(LAYERS) for component in layer}
 
 #: Known violations, each with the engineer whose change removes it. Empty this list, never grow it.
-ALLOWED: set[tuple[str, str]] = {
-    # export (issue 14): `vfx show` and the MSNet drawings move up to vfx/show/, above the three stages.
-    ("vfx.flow.show", "vfx"),
-    ("vfx.flow.show", "vfx.features.motion_viz"),
-    ("vfx.features.motion_viz", "vfx.flow.colorwheel"),
-}
+ALLOWED: set[tuple[str, str]] = set()
 
 
 def module_name(path: Path) -> str:

@@ -8,5 +8,6 @@ from vfx.cli import train_cmd  # noqa: F401,E402
 from vfx.cli import models_cmd  # noqa: F401,E402
 from vfx.cli import flow_cmd  # noqa: F401,E402
 from vfx.cli import export_cmd  # noqa: F401,E402
+from vfx.cli import show_cmd  # noqa: F401,E402
 
 __all__ = ["app", "main"]

@@ -1,4 +1,4 @@
-"""`vfx extract-flow` (videos or a frames store -> flow store) and `vfx show` (frames beside coloured flow)."""
+"""`vfx extract-flow`: videos or a frames store -> flow store."""
 
 from __future__ import annotations
 
@@ -118,18 +118,3 @@ def extract_flow(
     summary = run_stage(FlowStage(params), items, output, run)
     finish(summary)
 
-
-@app.command("show")
-@handle_errors
-def show(
-    store: Annotated[Path, typer.Argument(help="A frames or flow store.")],
-    video_id: Annotated[str, typer.Argument(help="Video id inside the store.")],
-    output: Annotated[Path, typer.Option("--output", "-o", help="out.png (one row), out.gif or out.mp4 (animation).")],
-    max_frames: Annotated[int, _opt("--max-frames", "At most this many frames/fields (evenly spread).")] = 32,
-    max_flow: Annotated[Optional[float], _opt("--max-flow", "Speed (px) at the rim of the colour wheel (default: the largest shown).")] = None,
-) -> None:
-    """Frames beside colour-coded flow (Middlebury colour wheel, with a legend), as PNG, GIF or MP4."""
-    from vfx.flow.show import render
-
-    path = render(store, video_id, output, max_frames=max_frames, max_flow=max_flow)
-    typer.echo(f"wrote {path}")

@@ -7,7 +7,7 @@
 
 Modules: params (what the user chooses, resolved against the models' input specs), preprocess (resize, crops,
 value ranges), clips (clip placement and streaming from videos / frames stores / flow stores), runner
-(prefetch thread + batches across videos), stage (the engine Stage), motion_viz (MSNet maps drawn on frames).
+(prefetch thread + batches across videos), stage (the engine Stage); MSNet maps are drawn by vfx/show/motion.py.
 """
 
 from vfx.features.extract import extract_features, items_from_store, load_feature_items, prepare_features

@@ -176,7 +176,7 @@ class FeaturesStage(Stage):
             attrs["device_note"] = self.device_note
         datasets = {"clip_frames": plan.clip_frames(), "clip_timestamps": plan.clip_timestamps()}
         if self.params.motion_maps:
-            # Every source frame of every clip (segments are sparse): what vfx.features.motion_viz draws on.
+            # Every source frame of every clip (segments are sparse): what vfx/show/motion.py draws on.
             datasets["clip_indices"] = plan.common[plan.positions].astype(np.int32)
         return VideoOutput(datasets=datasets, attrs=attrs, stream=stream)
 

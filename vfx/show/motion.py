@@ -17,12 +17,17 @@ import cv2
 import numpy as np
 
 from vfx.errors import UsageError
+from vfx.flow.colorwheel import flow_to_rgb
+from vfx.store.reader import open_store
+from vfx.show.panels import caption, colour_bar, enlarge, frame_text, paste, wheel_legend
+
+#: Arrows across the width of a panel at most: one per block of map cells, so they can be read.
+MAX_ARROWS = 8
+
 
 def flow_to_colour(flow_hw2: np.ndarray, max_magnitude: float | None = None) -> np.ndarray:
     """uint8 RGB [h, w, 3]: direction as hue, magnitude (relative to `max_magnitude`) as saturation; the
     project's one Middlebury colour coding (vfx/flow/colorwheel.py), shared with `vfx show` of flow stores."""
-    from vfx.flow.colorwheel import flow_to_rgb
-
     return flow_to_rgb(np.asarray(flow_hw2, np.float32), max_magnitude)
 
 
@@ -39,18 +44,26 @@ def blend(frame_hwc: np.ndarray, overlay_hwc: np.ndarray, alpha: float = 0.6) ->
     return cv2.addWeighted(up, alpha, frame_hwc, 1 - alpha, 0)
 
 
-def draw_arrows(frame_hwc: np.ndarray, disp_2hw: np.ndarray, radius_px: float, colour=(255, 255, 0)) -> np.ndarray:
-    """One arrow per map cell, from the cell centre, `disp * radius_px` long (radius in frame pixels)."""
+def draw_arrows(frame_hwc: np.ndarray, disp_2hw: np.ndarray, radius_px: float, colour=(255, 255, 0),
+                max_arrows: int = MAX_ARROWS) -> np.ndarray:
+    """Arrows on a sparse grid (at most `max_arrows` across): each from the centre of a block of map cells,
+    `mean disp * radius_px` long (radius in frame pixels), drawn in `colour` over a dark outline so they show
+    on any background."""
     out = np.ascontiguousarray(frame_hwc.copy())
     h, w = frame_hwc.shape[:2]
     _, gh, gw = disp_2hw.shape
-    for y in range(gh):
-        for x in range(gw):
-            cx, cy = (x + 0.5) * w / gw, (y + 0.5) * h / gh
-            dx, dy = float(disp_2hw[0, y, x]) * radius_px, float(disp_2hw[1, y, x]) * radius_px
+    k = max(1, int(np.ceil(max(gw, gh) / max_arrows)))
+    thick = max(1, w // 160)
+    for y0 in range(0, gh, k):
+        for x0 in range(0, gw, k):
+            block = disp_2hw[:, y0 : y0 + k, x0 : x0 + k].reshape(2, -1).mean(axis=1)
+            cx, cy = (x0 + min(k, gw - x0) / 2) * w / gw, (y0 + min(k, gh - y0) / 2) * h / gh
+            dx, dy = float(block[0]) * radius_px, float(block[1]) * radius_px
             if abs(dx) + abs(dy) < 0.5:
                 continue
-            cv2.arrowedLine(out, (int(round(cx)), int(round(cy))), (int(round(cx + dx)), int(round(cy + dy))), colour, 1, cv2.LINE_AA, tipLength=0.3)
+            a, b = (int(round(cx)), int(round(cy))), (int(round(cx + dx)), int(round(cy + dy)))
+            cv2.arrowedLine(out, a, b, (0, 0, 0), thick + 2, cv2.LINE_AA, tipLength=0.3)
+            cv2.arrowedLine(out, a, b, colour, thick, cv2.LINE_AA, tipLength=0.3)
     return out
 
 
@@ -104,7 +117,6 @@ def clip_frames_for_maps(store, video_id: str, clip: int = 0) -> np.ndarray:
     model = next(m for m in params["models"] if m["modality"] == "rgb")
     source = params["inputs"]["frames"]
     if source:
-        from vfx.store.reader import open_store
 
         frames_store = open_store(source)
         positions = np.searchsorted(frames_store.frame_index(video_id), indices)
@@ -131,10 +143,43 @@ def render_motion(store, video_id: str, clip: int = 0, scale: int = 1) -> np.nda
     return motion_figure(frames, group["displacement"][clip], group["confidence"][clip])
 
 
+def motion_columns(store, video_id: str, clip: int = 0, max_pairs: int | None = None) -> list[np.ndarray]:
+    """`vfx show` of a features store: one labelled column per frame pair of a clip (frame, displacement
+    with its colour wheel, confidence with its colour bar, arrows), each panel captioned with the video, the
+    source frame number and time, and what it shows."""
+    group = store.group(video_id)
+    if "displacement" not in group:
+        raise UsageError(f"{store.path}: video {video_id!r} has no displacement maps (run vfx features with --motion-maps)")
+    frames = clip_frames_for_maps(store, video_id, clip)
+    disp, conf = group["displacement"][clip], group["confidence"][clip]
+    sources = group["clip_indices"][clip]
+    fps = float(store.attrs(video_id).get("fps") or 0.0)
+    pairs = np.arange(disp.shape[0])
+    if max_pairs is not None and len(pairs) > max_pairs:
+        pairs = np.unique(np.round(np.linspace(0, len(pairs) - 1, max_pairs)).astype(int))
+    columns = []
+    for t in pairs:
+        frame = enlarge(np.ascontiguousarray(frames[t]))
+        h, w = frame.shape[:2]
+        radius_px = 7.0 * w / disp.shape[3]
+        f0, f1 = int(sources[t]), int(sources[t + 1])
+        head = frame_text(video_id, f0, f0 / fps if fps else None)
+        key = max(40, min(h, w) // 4)
+        rows = [
+            caption(frame, [head, "RGB: the frame the model saw (crop)"]),
+            caption(paste(blend(frame, flow_to_colour(disp[t].transpose(1, 2, 0), max_magnitude=1.0)),
+                          wheel_legend(key, 1.0, "(= 7 cells)")),
+                    [head, f"MSNet displacement {f0}->{f1}, colour wheel"]),
+            caption(paste(blend(frame, confidence_to_heat(conf[t, 0])), colour_bar(key)),
+                    [head, "MSNet confidence, colour bar 0..1"]),
+            caption(draw_arrows(frame, disp[t], radius_px), [head, f"displacement arrows, 1 = {radius_px:.0f} px"]),
+        ]
+        columns.append(np.concatenate(rows, axis=0))
+    return columns
+
+
 def save_motion_figure(store_path, video_id: str, out_path, clip: int = 0, scale: int = 1) -> np.ndarray:
     """Render and write a PNG/JPEG (by extension); returns the RGB image."""
-    from vfx.store.reader import open_store
-
     with open_store(store_path) as store:
         image = render_motion(store, video_id, clip, scale)
     if not cv2.imwrite(str(out_path), cv2.cvtColor(image, cv2.COLOR_RGB2BGR)):
