@@ -19,11 +19,14 @@ from vfx.models.tsm import TemporalShift, install_temporal_shift, temporal_shift
 NAMES = sorted([
     "corrnet_101", "corrnet_26", "corrnet_50", "i3d_flow", "i3d_rgb", "msnet_r18", "msnet_r50", "r2plus1d_26", "tsm_r50",
     "csn_r101", "i3d_nl_r50", "i3d_r50", "slowfast_r50", "videomae_b",
+    "mc3_18", "r2plus1d_18", "r2plus1d_34", "r3d_18", "s3d", "smallbignet_r50", "tsn_r50",
 ])
 
 
 def test_registry_names_are_the_public_ones():
-    assert M.list_models() == NAMES
+    names = M.list_models()
+    assert names == sorted(names)
+    assert set(NAMES) <= set(names)
 
 
 def test_unknown_model_names_the_known_ones():
@@ -225,7 +228,8 @@ def test_cli_models_table_and_json():
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
     tsm = next(line for line in lines if line.startswith("tsm_r50"))
-    assert "24.33M" in tsm and " 32.7 " in tsm and "8 segments x 224^2 RGB" in tsm and "33 GFLOPs (-0.9%)" in tsm
+    assert "24.33M" in tsm and " 32.7 " in tsm and "8 segments x 224^2 (short side 256) RGB" in tsm and "33 GFLOPs (-0.9%)" in tsm
+    assert "tsm_r50: mit-han-lab/temporal-shift-module" in result.output and "--weights takes a checkpoint of its main.py" in result.output
     result = runner.invoke(app, ["models", "i3d_rgb", "--json"])
     assert result.exit_code == 0, result.output
     (row,) = json.loads(result.output)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 import warnings
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from vfx.errors import UsageError
@@ -80,20 +80,23 @@ class ClipParams:
 class SpatialParams:
     """Resize the short side to `short_side` (up or down), then crop `crop_size` squares.
 
-    `crop_size` None: each model's `input_spec.size` (224 for every released backbone, with 256 short side:
-    the test protocol of TSN / TSM / I3D feature extractors). `crop`: one centre crop, three crops along the
+    `short_side` None: the first model's `input_spec.short_side`; `crop_size` None: each model's
+    `input_spec.size` (224 with a 256 short side for the ImageNet-style backbones: the test protocol of
+    TSN / TSM / I3D feature extractors; 112 with 128 for torchvision's video ResNets). `crop`: one centre crop, three crops along the
     long side, or ten crops (5 + mirrored); `crop_reduce` "mean" averages the views' features, "keep" also
     stores them per view (`crop_features [num_clips, views, D]`).
     """
 
-    short_side: int = 256
+    short_side: int | None = None
     crop: str = "center"
     crop_size: int | None = None
     crop_reduce: str = "mean"
     interpolation: str = "linear"
 
     def __post_init__(self) -> None:
-        if isinstance(self.short_side, bool) or not isinstance(self.short_side, int) or self.short_side < 1:
+        if self.short_side is not None and (
+            isinstance(self.short_side, bool) or not isinstance(self.short_side, int) or self.short_side < 1
+        ):
             raise UsageError(f"--short-side must be a whole number >= 1, got {self.short_side!r}")
         if self.crop not in CROPS:
             raise UsageError(f"--crop must be one of {', '.join(CROPS)}, got {self.crop!r}")
@@ -102,7 +105,7 @@ class SpatialParams:
         if self.crop_size is not None:
             if isinstance(self.crop_size, bool) or not isinstance(self.crop_size, int) or self.crop_size < 1:
                 raise UsageError(f"--crop-size must be a whole number >= 1, got {self.crop_size!r}")
-            if self.crop_size > self.short_side:
+            if self.short_side is not None and self.crop_size > self.short_side:
                 raise UsageError(f"--crop-size {self.crop_size} is larger than --short-side {self.short_side}")
 
     @property
@@ -276,6 +279,10 @@ def _describe_model(choice: ModelChoice):
 
 def resolve(params: FeatureParams) -> ResolvedFeatures:
     """Check the models and inputs, fill unset sampling and crop values from the first model's input spec."""
+    if params.models and params.spatial.short_side is None:
+        # The first model's own test resize (128 for the 112-pixel video ResNets, else 256).
+        spec0 = _describe_model(params.models[0]).input_spec
+        params = replace(params, spatial=replace(params.spatial, short_side=max(spec0.short_side, params.spatial.crop_size or 0)))
     models = []
     for choice in params.models:
         if choice.weights is not None and not os.path.isfile(choice.weights):

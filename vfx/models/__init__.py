@@ -2,7 +2,7 @@
 
     >>> import vfx.models
     >>> vfx.models.list_models()
-    ['corrnet_101', 'corrnet_26', 'corrnet_50', 'i3d_flow', 'i3d_rgb', 'msnet_r18', 'msnet_r50', 'r2plus1d_26', 'tsm_r50']
+    ['corrnet_101', 'corrnet_26', 'corrnet_50', 'i3d_flow', 'i3d_rgb', 'mc3_18', 'msnet_r18', ...]
     >>> model = vfx.models.create_model("tsm_r50", num_classes=400, weights="TSM_kinetics_RGB_resnet50_shift8_blockres_avg_segment8_e50.pth")
     >>> model(x_bcthw)                   # logits [B, 400], averaged over time
     >>> model.forward_features(x_bcthw)  # [B, D]
@@ -11,7 +11,8 @@
 
 Every model takes float `[B, C, T, H, W]` already normalised as `input_spec` says
 (`input_spec.normalise(x)` maps raw [0, 255] values). One model family per file: i3d.py, tsm.py,
-msnet.py, corrnet.py (+ R(2+1)D); resnet.py is the 2D ResNet that TSM and MSNet build on;
+msnet.py, corrnet.py (+ R(2+1)D-26), video_resnet.py (R3D / MC3 / R(2+1)D, torchvision and IG-65M), s3d.py,
+tsn.py, smallbignet.py; resnet.py is the 2D ResNet that TSM and MSNet build on;
 correlation.py holds the correlation operators MSNet and CorrNet share; checkpoint.py the loading.
 """
 
@@ -24,6 +25,7 @@ import torch
 
 from vfx.models import corrnet, i3d, msnet, tsm  # noqa: F401 - registers the builders
 from vfx.models import csn, i3d_nl, i3d_r50, slowfast, videomae  # noqa: F401 - registers the builders
+from vfx.models import s3d, smallbignet, tsn, video_resnet  # noqa: F401 - registers the builders
 from vfx.models.base import VideoBackbone
 from vfx.models.registry import get_builder, registered_names
 from vfx.models.resnet import ResNet2d

@@ -1,9 +1,10 @@
 """Checkpoint plumbing shared by every backbone.
 
 Order of a load: read the file with `torch.load(..., weights_only=True)` (a `.safetensors` file with
-`safetensors.torch.load_file`) -> strip training wrappers
-(`state_dict` / `model_state` / `model` dicts, `module.` prefixes of DataParallel / DDP) in one place
--> the model family's pure key-mapping function -> compare names and shapes with the model -> strict
+`safetensors.torch.load_file`) -> strip training wrappers (`state_dict` / `model_state` / `model`
+dicts; the `module.` prefix of DataParallel / DDP, the `model.` prefix of Lightning-style wrappers, the
+`backbone.` prefix of detector / mmaction-style recognisers) in one place -> the model family's pure
+key-mapping function -> compare names and shapes with the model -> strict
 `load_state_dict`. Any difference is a `CheckpointError` listing missing, unexpected and mis-shaped
 keys; nothing is ever loaded partially.
 """
@@ -25,7 +26,9 @@ KeyMap = Callable[[StateDict], StateDict]
 # {"epoch", "arch", "state_dict", ...}; PySlowFast (the CorrNet re-implementation) saves
 # {"epoch", "model_state", "optimizer_state", "cfg"}.
 _WRAPPER_KEYS = ("state_dict", "model_state", "model")
-_PREFIXES = ("module.",)
+# A prefix is a wrapper only for a model that has no parameter under that name itself: TSM / TSN keep
+# their ResNet as `backbone.*`, so for them `backbone.` is part of the key and stays.
+_PREFIXES = ("module.", "model.", "backbone.")
 _LIST_LIMIT = 12
 
 
@@ -57,8 +60,10 @@ def _read_safetensors(path: str) -> dict:
         raise CheckpointError(f"{path}: not a loadable safetensors file ({reason})") from None
 
 
-def strip_wrappers(obj: Mapping, source: str = "checkpoint") -> StateDict:
-    """Unwrap `{"state_dict": ...}`-style containers and drop `module.` prefixes."""
+def strip_wrappers(obj: Mapping, source: str = "checkpoint", own_keys=()) -> StateDict:
+    """Unwrap `{"state_dict": ...}`-style containers and drop wrapper prefixes (`module.`, `model.`,
+    `backbone.`), except those that the model's own key names `own_keys` start with."""
+    prefixes = [p for p in _PREFIXES if not any(k.startswith(p) for k in own_keys)]
     sd: Mapping = obj
     for _ in range(3):
         inner = next((sd[k] for k in _WRAPPER_KEYS if isinstance(sd.get(k), Mapping)), None)
@@ -69,9 +74,12 @@ def strip_wrappers(obj: Mapping, source: str = "checkpoint") -> StateDict:
     for key, value in sd.items():
         if not isinstance(value, torch.Tensor):
             continue
-        for prefix in _PREFIXES:
-            while key.startswith(prefix):
-                key = key[len(prefix):]
+        stripped = True
+        while stripped:
+            stripped = False
+            for prefix in prefixes:
+                if key.startswith(prefix):
+                    key, stripped = key[len(prefix):], True
         out[key] = value
     if not out:
         raise CheckpointError(f"{source}: no tensors found (top-level keys: {sorted(map(str, obj))[:_LIST_LIMIT]})")
@@ -139,7 +147,7 @@ def load_weights(
     else:
         source = os.fspath(weights)
         raw = read_checkpoint(source)
-    state = strip_wrappers(raw, source)
+    state = strip_wrappers(raw, source, own_keys=model.state_dict().keys())
     if key_map is not None:
         state = key_map(state)
     check_and_load(model, state, source, classifier_keys)

@@ -39,7 +39,7 @@ from torch import nn
 
 from vfx.models.base import VideoBackbone
 from vfx.models.correlation import weighted_correlation
-from vfx.models.registry import register
+from vfx.models.registry import ModelCard, register
 from vfx.models.spec import InputSpec
 
 KERNEL = 7  # correlation window (paper Sec. 4: K=7)
@@ -195,21 +195,28 @@ def corrnet_key_map(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return dict(state)
 
 
-@register("corrnet_26")
+_CORR_CARD = ModelCard(
+    weights="none: the authors released no code or weights; checkpoints trained with the tefantasy/CorrNet "
+    "re-implementation load as they are",
+    weights_format="a PySlowFast checkpoint {'epoch', 'model_state': {'conv1.0.weight', 'res2.0.conv1.0.weight', ..., 'fc.weight'}, 'optimizer_state', 'cfg'}",
+)
+
+
+@register("corrnet_26", card=_CORR_CARD)
 def corrnet_26(num_classes: int = 400, **kw) -> CorrNet:
     return CorrNet(26, num_classes=num_classes, **kw)
 
 
-@register("corrnet_50")
+@register("corrnet_50", card=_CORR_CARD)
 def corrnet_50(num_classes: int = 400, **kw) -> CorrNet:
     return CorrNet(50, num_classes=num_classes, **kw)
 
 
-@register("corrnet_101")
+@register("corrnet_101", card=_CORR_CARD)
 def corrnet_101(num_classes: int = 400, **kw) -> CorrNet:
     return CorrNet(101, num_classes=num_classes, **kw)
 
 
-@register("r2plus1d_26")
+@register("r2plus1d_26", card=_CORR_CARD)
 def r2plus1d_26(num_classes: int = 400, **kw) -> CorrNet:
     return CorrNet(26, num_classes=num_classes, correlation=False, **kw)

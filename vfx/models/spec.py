@@ -21,6 +21,8 @@ class InputSpec:
     value_range: (low, high) that pixel values in [0, 255] are mapped to linearly before mean/std.
     mean, std: per-channel normalisation applied after `value_range`: `(v - mean) / std`.
     feature_dim: D of `forward_features(x) -> [B, D]`.
+    short_side: frames are resized so that their short side is this many pixels before cropping (the
+    reference's test transform: 256 for the ImageNet-style nets, 128 for the 112-pixel video ResNets).
     """
 
     num_frames: int
@@ -31,6 +33,7 @@ class InputSpec:
     mean: tuple[float, ...]
     std: tuple[float, ...]
     feature_dim: int
+    short_side: int = 256
     frame_step: int = 1
 
     def normalise(self, x_bcthw):
@@ -42,7 +45,7 @@ class InputSpec:
         return (x - mean) / std
 
     def describe(self) -> str:
-        """One-line human summary, e.g. `8 segments x 224^2 RGB, [0,1] mean=(0.485, ...)`."""
+        """One-line human summary, e.g. `8 segments x 224^2 (short side 256) RGB [0,1] mean=0.485,...`."""
         kind = "segments" if self.sampling == "segments" else "frames"
         if self.sampling != "segments" and self.frame_step > 1:
             kind += f" (step {self.frame_step})"
@@ -52,4 +55,4 @@ class InputSpec:
         if any(m != 0 for m in self.mean) or any(s != 1 for s in self.std):
             norm += " mean=" + ",".join(f"{m:g}" for m in self.mean)
             norm += " std=" + ",".join(f"{s:g}" for s in self.std)
-        return f"{self.num_frames} {kind} x {self.size}^2 {mod} {norm}"
+        return f"{self.num_frames} {kind} x {self.size}^2 (short side {self.short_side}) {mod} {norm}"

@@ -2,7 +2,8 @@
 
 FLOPs come from `torch.utils.flop_counter.FlopCounterMode` on the meta device (shapes only: no memory,
 no arithmetic). It counts a multiply-add as 2 FLOPs; the papers (TSM Table 1, MSNet Table 1, I3D)
-quote multiply-adds and call them FLOPs, so `gflops` here is the counter's total divided by 2 (GMACs).
+quote multiply-adds and call them FLOPs (so do torchvision's `_ops` and mmaction2's model zoo), so
+`gflops` here is the counter's total divided by 2 (GMACs).
 The counter sees convolutions, matmuls and our correlation ops (vfx/models/correlation.py registers
 their formulas); elementwise work (BN, ReLU, softmax, the shift) is not counted, as in the papers.
 """
@@ -14,18 +15,8 @@ from dataclasses import dataclass
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from vfx.models.registry import get_builder
+from vfx.models.registry import ModelCard, get_builder, get_card
 from vfx.models.spec import InputSpec
-
-
-# Published numbers to compare with: (GFLOPs as multiply-adds, params in millions, source). A source
-# starting with "~" is a rounded figure: shown, but no percentage is computed against it.
-PAPER: dict[str, tuple[float | None, float | None, str]] = {
-    "tsm_r50": (33.0, 24.3, "TSM, Lin et al. 2019, Table 1: 8 frames 224^2"),
-    "msnet_r50": (34.0, 24.6, "MSNet, Kwon et al. 2020, Table 1: 8 frames"),
-    "i3d_rgb": (None, 12.0, "~I3D, Carreira & Zisserman 2017, Table 1: 12M per stream"),
-    "i3d_flow": (None, 12.0, "~I3D, Carreira & Zisserman 2017, Table 1: 12M per stream"),
-}
 
 
 @dataclass(frozen=True)
@@ -35,6 +26,16 @@ class ModelSummary:
     gflops: float  # multiply-adds x 1e-9 at the default input, one clip
     feature_dim: int
     spec: InputSpec
+    card: ModelCard | None = None  # weights location and format, the paper's figures
+
+    def paper_delta(self) -> tuple[float | None, float | None]:
+        """Relative difference (ours / paper - 1) of GFLOPs and params, None where there is no exact figure."""
+        c = self.card
+        if c is None or c.paper_source.startswith("~"):
+            return None, None
+        g = None if c.paper_gflops is None else self.gflops / c.paper_gflops - 1
+        p = None if c.paper_params_m is None else self.params / 1e6 / c.paper_params_m - 1
+        return g, p
 
 
 def count_gflops(model: torch.nn.Module, x: torch.Tensor) -> float:
@@ -52,4 +53,4 @@ def summarise(name: str, **kw) -> ModelSummary:
         x = torch.empty(1, spec.channels, spec.num_frames, spec.size, spec.size)
         gflops = count_gflops(model, x)
     params = sum(p.numel() for p in model.parameters())
-    return ModelSummary(name, params, gflops, spec.feature_dim, spec)
+    return ModelSummary(name, params, gflops, spec.feature_dim, spec, get_card(name))

@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from vfx.models.base import VideoBackbone
-from vfx.models.registry import register
+from vfx.models.registry import ModelCard, register
 from vfx.models.resnet import ResNet2d
 from vfx.models.spec import InputSpec
 
@@ -130,6 +130,12 @@ def tsm_key_map(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return out
 
 
-@register("tsm_r50")
+@register("tsm_r50", card=ModelCard(
+    weights="mit-han-lab/temporal-shift-module README, Kinetics-400 model zoo "
+    "(TSM_kinetics_RGB_resnet50_shift8_blockres_avg_segment8_e50.pth)",
+    weights_format="a checkpoint of its main.py: {'epoch', 'arch', 'state_dict': {'module.base_model.conv1.weight', ..., "
+    "'module.new_fc.weight'}, ...}",
+    paper_gflops=33.0, paper_params_m=24.3, paper_source="TSM, Lin et al. 2019, Table 1: 8 frames 224^2",
+))  # fmt: skip
 def tsm_r50(num_classes: int = 400, **kw) -> TSMResNet:
     return TSMResNet(50, num_classes=num_classes, **kw)
