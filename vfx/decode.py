@@ -1,17 +1,16 @@
-"""Video decoding with decord: probe a file, read frames by index or by timestamp in bounded windows.
+"""Video decoding: decord probes a file (frame count, per-frame timestamps); PyAV decodes the pixels.
 
 decord is the decoder the action-recognition tool chain (mmaction2, TSM, video_features) standardised on; it
-seeks by frame index and reports per-frame presentation times, which fixed-fps sampling needs for
-variable-frame-rate files.
-
-Pixels at full size are read with OpenCV's FFmpeg capture instead: after a `get_batch`, decord's decoder
-thread keeps decoding ahead into an unbounded queue while the caller works on the frames, so a slow consumer
-(a network, TV-L1) holds ever more of a long video in memory (dmlc/decord#208; measured: peak RSS of
-`vfx features` on a 5-minute video 2.0-3.6 GB, growing with the length). The capture decodes only what is
-asked for. Both use FFmpeg's decoder and swscale's conversion, so the pixels are the same; each frame the
-capture delivers is checked against decord's timestamp of that index, and any disagreement (a seek that
-lands elsewhere, a failed grab) hands the rest of the file back to decord. decord still probes (frame
-count, per-frame timestamps) and does the in-decoder scaling of `scale_to`.
+numbers frames and reports per-frame presentation times, which fixed-fps sampling needs for variable-frame-
+rate files. Its pixels are not used by default: after a `get_batch`, decord's decoder thread keeps decoding
+ahead into an unbounded queue while the caller works on the frames, so a slow consumer (a network, TV-L1)
+holds ever more of a long video in memory (dmlc/decord#208; measured: peak RSS of `vfx features` on a
+5-minute video 2.0-3.6 GB, growing with the length). PyAV's decoder decodes only what is asked for, and hands
+out its YUV planes without a conversion (the JPEG path encodes them as they are). Both use FFmpeg's decoder
+and swscale's conversion, so the RGB pixels are the same (tests check that); each frame PyAV delivers is
+numbered by its presentation time against decord's timestamps, and any disagreement (a seek that lands
+elsewhere, a frame decord does not count) hands the rest of the file back to decord. decord also does the
+in-decoder scaling of `scale_to`.
 """
 
 from __future__ import annotations
@@ -23,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from vfx.errors import VideoError
+from vfx.image import Yuv420, yuv420_from_rgb
 
 #: Frames decoded per call: bounds decoder memory whatever the video length
 #: (64 frames of 1080p RGB are ~400 MB less than a whole 10-minute video).
@@ -34,9 +34,10 @@ MAX_SEQUENTIAL_GAP = 250
 
 
 def decoder_version() -> str:
+    import av
     import decord
 
-    return f"decord {decord.__version__}"
+    return f"decord {decord.__version__}, PyAV {av.__version__}"
 
 
 @dataclass(frozen=True)
@@ -101,7 +102,7 @@ def _frame_size(reader) -> tuple[int, int, int]:
     """(height, width, channels) of frame 0 as decord delivers it.
 
     decord 0.6 mis-copies frames of some widths (16, 24, 48 and 72 px wide streams come out with 4 "channels": a
-    row-alignment bug); such files are then read with OpenCV's capture only."""
+    row-alignment bug); such files are then read with the PyAV capture only."""
     # decord exposes the stream size without decoding through the first frame's shape only after a read;
     # reading frame 0 is cheap and also proves the stream decodes at all.
     import decord
@@ -157,50 +158,60 @@ class VideoFile:
     def read(self, indices: np.ndarray, window: int = DEFAULT_WINDOW, order: str = "rgb") -> Iterator[np.ndarray]:
         """Yield uint8 `frames_thwc` chunks of at most `window` frames, in the order of `indices`.
 
-        `order="bgr"` gives OpenCV's channel order, for callers that hand the frames straight to OpenCV (JPEG
-        encoding): the capture then skips two colour conversions per frame.
+        `order="bgr"` gives OpenCV's channel order, for callers that hand the frames to OpenCV.
         """
-        import decord
-
         if order not in ("rgb", "bgr"):
             raise ValueError(f"order must be 'rgb' or 'bgr', got {order!r}")
+        for chunk in self._chunks(indices, window):
+            frames = self._read_capture(chunk, lambda capture, wanted: capture.read(wanted, order))
+            if frames is None:
+                frames = self._read_decord(chunk)
+                if order == "bgr":
+                    frames = np.ascontiguousarray(frames[..., ::-1])
+            yield frames
+
+    def read_yuv420(self, indices: np.ndarray, window: int = DEFAULT_WINDOW) -> Iterator[Yuv420]:
+        """Like `read`, as the decoder's own 4:2:0 planes (no RGB conversion: what the JPEG path encodes).
+
+        Where decord must deliver the pixels (the capture disagrees with its numbering, or `scale_to` is in
+        force), its RGB frames are brought to full-range 4:2:0 planes as a JPEG encoder would.
+        """
+        for chunk in self._chunks(indices, window):
+            planes = self._read_capture(chunk, lambda capture, wanted: capture.read_yuv420(wanted))
+            yield planes if planes is not None else yuv420_from_rgb(self._read_decord(chunk))
+
+    def _chunks(self, indices: np.ndarray, window: int) -> Iterator[np.ndarray]:
         indices = np.asarray(indices, dtype=np.int64)
         if indices.size and (indices.min() < 0 or indices.max() >= self.info.num_frames):
             raise VideoError(f"{self.path}: frame index out of range [0, {self.info.num_frames})")
         for start in range(0, len(indices), window):
-            chunk = indices[start : start + window]
-            frames = self._read_capture(chunk, order) if chunk.size else None
-            if frames is not None:
-                yield frames
-                continue
-            try:
-                frames = self._reader.get_batch(chunk.tolist()).asnumpy()
-            except decord.DECORDError as exc:
-                raise VideoError(
-                    f"{self.path}: decoding failed near frame {int(chunk[0])} ({_first_line(exc)}); "
-                    "the file is probably truncated or corrupt"
-                ) from None
-            if order == "bgr":
-                import cv2
+            yield indices[start : start + window]
 
-                for frame in frames:
-                    cv2.cvtColor(frame, cv2.COLOR_RGB2BGR, dst=frame)
-            yield frames
+    def _read_decord(self, chunk: np.ndarray) -> np.ndarray:
+        import decord
 
-    def _read_capture(self, chunk: np.ndarray, order: str) -> np.ndarray | None:
-        """`chunk` (any order, repeats allowed) through the capture, or None where decord must read it."""
-        if not self._capture_only and (self._scaled or not self._capture_usable):
+        try:
+            return self._reader.get_batch(chunk.tolist()).asnumpy()
+        except decord.DECORDError as exc:
+            raise VideoError(
+                f"{self.path}: decoding failed near frame {int(chunk[0])} ({_first_line(exc)}); "
+                "the file is probably truncated or corrupt"
+            ) from None
+
+    def _read_capture(self, chunk: np.ndarray, read):
+        """`read(capture, wanted)` for `chunk` (any order, repeats allowed), or None where decord must read it."""
+        if not chunk.size or (not self._capture_only and (self._scaled or not self._capture_usable)):
             return None
         wanted, inverse = np.unique(chunk, return_inverse=True)
         try:
             if self._capture is None:
                 self._capture = _Capture(self.path, self.info, self._num_threads)
-            frames = self._capture.read(wanted, order)
+            frames = read(self._capture, wanted)
         except _CaptureDisagrees as exc:
             self.close_capture()
             if self._capture_only:
                 raise VideoError(
-                    f"{self.path}: decord cannot decode this {self.info.width}-pixel-wide stream and OpenCV's "
+                    f"{self.path}: decord cannot decode this {self.info.width}-pixel-wide stream and the "
                     f"capture disagrees with its frame numbering ({exc})"
                 ) from None
             self._capture_usable = False
@@ -234,48 +245,119 @@ class _CaptureDisagrees(Exception):
 
 
 class _Capture:
-    """OpenCV's FFmpeg capture, read forwards and seeking where that is cheaper; `next_index` is the frame the
-    next grab delivers."""
+    """FFmpeg's decoder through PyAV, read forwards and seeking where that is cheaper.
+
+    Every decoded frame is numbered by its presentation time against decord's per-frame timestamps, so the
+    frame handed out for index i is the one decord calls i; `next_index` is the frame after the last one
+    decoded. PyAV's decoder hands out its YUV planes as they are, which the JPEG path encodes without an RGB
+    round trip; its BGR conversion is swscale's, pixel for pixel what decord and OpenCV's capture give.
+    """
 
     def __init__(self, path: str, info: VideoInfo, num_threads: int = 1):
-        import cv2
+        import av
 
-        self._cv2 = cv2
+        self._av = av
+        try:
+            self._container = av.open(path)
+            self._stream = self._container.streams.video[0]
+        except (av.FFmpegError, IndexError) as exc:
+            raise _CaptureDisagrees(f"PyAV cannot open it ({exc})") from None
         # Stages run one worker per core, so one decoding thread each (FFmpeg's default is one per core).
-        self._cap = cv2.VideoCapture(path, cv2.CAP_FFMPEG, [cv2.CAP_PROP_N_THREADS, int(num_threads)])
-        if not self._cap.isOpened():
-            raise _CaptureDisagrees(path)
+        self._stream.codec_context.thread_count = int(num_threads)
+        if num_threads > 1:
+            self._stream.thread_type = "AUTO"
+        self._time_base = float(self._stream.time_base)
+        self._start_sec = (self._stream.start_time or 0) * self._time_base
         self._info = info
+        self._frames = self._container.decode(self._stream)
+        self._last = None  # (index, frame) of the last decoded frame
         self.next_index = 0
-        # Half the shortest gap between frames: a delivered frame's time must be nearer its own index's
+        # Half the shortest gap between frames: a decoded frame's time must be nearer its own index's
         # time than any other frame's.
         gaps = np.diff(info.timestamps_sec)
         self._tolerance = 0.5 * float(gaps.min()) if gaps.size and gaps.min() > 0 else 1e-3
 
+    def _frame(self, index: int):
+        """The av.VideoFrame decord numbers `index`, upright."""
+        if self._last is not None and self._last[0] == index:
+            return self._last[1]
+        if index < self.next_index or index - self.next_index > MAX_SEQUENTIAL_GAP:
+            self._seek(index)
+        while True:
+            try:
+                frame = next(self._frames)
+            except StopIteration:
+                raise _CaptureDisagrees(f"no frame {index}") from None
+            except self._av.FFmpegError as exc:
+                raise _CaptureDisagrees(f"decoding failed before frame {index} ({exc})") from None
+            got = self._index_of(frame)
+            self._last = (got, frame)
+            self.next_index = got + 1
+            if got == index:
+                return frame
+            if got > index:
+                raise _CaptureDisagrees(f"frame {index} was skipped (decoded {got} instead)")
+
+    def _seek(self, index: int) -> None:
+        """Land on the keyframe at or before `index` (FFmpeg seeks backwards to one); decoding goes on from there."""
+        target = round((self._info.timestamps_sec[index] + self._start_sec) / self._time_base)
+        try:
+            self._container.seek(target, stream=self._stream, backward=True, any_frame=False)
+        except self._av.FFmpegError as exc:
+            raise _CaptureDisagrees(f"cannot seek to frame {index} ({exc})") from None
+        self._frames = self._container.decode(self._stream)
+        self._last = None
+        self.next_index = 0  # unknown until the next frame's time says
+
+    def _index_of(self, frame) -> int:
+        if frame.pts is None:
+            raise _CaptureDisagrees("a frame without a presentation time")
+        t = frame.pts * self._time_base - self._start_sec
+        stamps = self._info.timestamps_sec
+        k = min(int(np.searchsorted(stamps, t - self._tolerance)), len(stamps) - 1)
+        if abs(stamps[k] - t) > self._tolerance:
+            raise _CaptureDisagrees(f"a frame at {t:.4f} s, where decord has none")
+        return k
+
     def read(self, chunk: np.ndarray, order: str = "rgb") -> np.ndarray:
-        cv2, cap, info = self._cv2, self._cap, self._info
+        info = self._info
         out = np.empty((len(chunk), info.height, info.width, 3), np.uint8)
+        pixel_format = "rgb24" if order == "rgb" else "bgr24"
         for k, index in enumerate(chunk.tolist()):
-            if index < self.next_index or index - self.next_index > MAX_SEQUENTIAL_GAP:
-                cap.set(cv2.CAP_PROP_POS_FRAMES, index)  # where it lands is checked by the time below
-                self.next_index = index
-            while self.next_index <= index:
-                if not cap.grab():
-                    raise _CaptureDisagrees(f"no frame {self.next_index}")
-                self.next_index += 1
-            if abs(cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0 - info.timestamps_sec[index]) > self._tolerance:
-                raise _CaptureDisagrees(f"frame {index} is at another time")
-            ok, bgr = cap.retrieve(out[k])  # converted straight into the output
-            if not ok or bgr is None or bgr.shape != out.shape[1:]:
-                raise _CaptureDisagrees(f"frame {index} did not decode to {out.shape[1:]}")
-            if not np.shares_memory(bgr, out):
-                out[k] = bgr
-            if order == "rgb":
-                cv2.cvtColor(out[k], cv2.COLOR_BGR2RGB, dst=out[k])
+            frame = self._frame(index)
+            out[k] = self._upright(frame.to_ndarray(format=pixel_format), frame)
         return out
 
+    def read_yuv420(self, chunk: np.ndarray) -> Yuv420:
+        info = self._info
+        y = np.empty((len(chunk), info.height, info.width), np.uint8)
+        u = np.empty((len(chunk), (info.height + 1) // 2, (info.width + 1) // 2), np.uint8)
+        v = np.empty_like(u)
+        full_range = None
+        for k, index in enumerate(chunk.tolist()):
+            frame = self._frame(index)
+            name = frame.format.name
+            # JPEG-range ("yuvj") formats and frames flagged full range (AVCOL_RANGE_JPEG = 2) hold 0..255 levels.
+            frame_full = name.startswith("yuvj") or int(frame.color_range) == 2
+            if name not in ("yuv420p", "yuvj420p"):  # 4:2:2, 4:4:4, 10-bit, grey: swscale brings it to 4:2:0
+                levels = "JPEG" if frame_full else "MPEG"
+                frame = frame.reformat(format="yuv420p", src_color_range=levels, dst_color_range=levels)
+            if full_range is not None and frame_full != full_range:
+                raise _CaptureDisagrees(f"frame {index} changes the colour range")
+            full_range = frame_full
+            for plane, dst in zip(frame.planes, (y[k], u[k], v[k])):
+                pixels = np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)[:, : plane.width]
+                dst[...] = self._upright(pixels, frame)
+        return Yuv420(y, u, v, full_range=bool(full_range))
+
+    @staticmethod
+    def _upright(pixels: np.ndarray, frame) -> np.ndarray:
+        """Turn a frame as its display matrix says (phone videos), as ffmpeg shows them."""
+        turns = (int(frame.rotation) // 90) % 4
+        return np.rot90(pixels, k=turns) if turns else pixels
+
     def close(self) -> None:
-        self._cap.release()
+        self._container.close()
 
 
 def read_frames(path: str, indices: np.ndarray) -> np.ndarray:
