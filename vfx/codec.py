@@ -54,12 +54,17 @@ def _flat(encoded: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
 
 
 def decode_jpegs(buffer: np.ndarray, offsets: np.ndarray, indices: Sequence[int], gray: bool = False) -> np.ndarray:
-    """Decode frames `indices` of a flat buffer -> uint8 [N, H, W, 3] RGB (or [N, H, W] with gray=True)."""
+    """Decode frames `indices` of a flat buffer -> uint8 [N, H, W, 3] RGB (or [N, H, W] with gray=True).
+
+    libjpeg-turbo decodes straight to RGB (simplejpeg; the same pixels as OpenCV's decoder, tests/test_codec.py,
+    without its BGR->RGB swap)."""
+    import simplejpeg
+
     frames = []
     for i in indices:
         data = buffer[offsets[i] : offsets[i + 1]]
         if gray:
-            frames.append(cv2.imdecode(data, cv2.IMREAD_GRAYSCALE))
+            frames.append(simplejpeg.decode_jpeg(data, colorspace="GRAY")[..., 0])
         else:
-            frames.append(cv2.cvtColor(cv2.imdecode(data, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB))
+            frames.append(simplejpeg.decode_jpeg(data, colorspace="RGB"))
     return np.stack(frames) if frames else np.zeros((0, 0, 0, 3) if not gray else (0, 0, 0), np.uint8)
