@@ -6,7 +6,8 @@
 Prints clips/s with the ratio to the baseline (`tsm_r50`, measured in the same run), the share of forward
 time spent inside the Motion Squeeze module (MSNet) or the correlation blocks (CorrNet), and the same
 share in FLOPs (flop_counter on the meta device; the MSNet paper claims +2.5 % FLOPs for the MS module).
-Random weights: speed does not depend on the values.
+Random weights: speed does not depend on the values. Beside our GFLOPs and parameters stand the figures
+of the model's paper or reference model zoo (its `vfx models` card; `~` marks a rounded figure).
 
     python scripts/bench_models.py --precision bf16      # plus a table: bf16 autocast against fp32
 
@@ -29,6 +30,7 @@ from torch import nn
 import vfx.models as M
 from vfx.models.corrnet import CorrelationBlock
 from vfx.models.msnet import MotionSqueeze
+from vfx.models.registry import get_card
 from vfx.models.summary import count_gflops
 
 BASELINE = "tsm_r50"
@@ -115,6 +117,8 @@ def bench(names: list[str], repeats: int) -> list[dict]:
             "gflops": total_gf,
             "part_flop_share": part_gf / total_gf,
             "has_part": bool(parts_of_interest(model)),
+            "params_m": sum(p.numel() for p in model.parameters()) / 1e6,
+            "paper": paper_figures(name),
             "input": model.input_spec.describe(),
         })
     return rows
@@ -153,6 +157,16 @@ def bench_precision(names: list[str], precision: str, repeats: int) -> list[dict
     return rows
 
 
+def paper_figures(name: str) -> str:
+    """The paper's (or reference model zoo's) GFLOPs / params from the model's card, as `G / M`."""
+    card = get_card(name)
+    if card is None or (card.paper_gflops is None and card.paper_params_m is None):
+        return "-"
+    g = "?" if card.paper_gflops is None else f"{card.paper_gflops:g}"
+    p = "?" if card.paper_params_m is None else f"{card.paper_params_m:g}"
+    return f"{'~' if card.paper_source.startswith('~') else ''}{g} / {p}M"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--models", nargs="+", default=M.list_models())
@@ -173,12 +187,13 @@ def main() -> None:
     base = rows[0]["clips_per_s"]
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch 1, median of {args.repeats} "
           "round-robin timed clips after 1 warm-up")
-    print(f"{'model':<12} {'clips/s':>8} {'s/clip':>7} {'vs ' + BASELINE:>10} {'GFLOPs':>7} {'MS/corr time':>12} {'MS/corr FLOPs':>13}  input")
+    print(f"{'model':<16} {'clips/s':>8} {'s/clip':>7} {'vs ' + BASELINE:>10} {'GFLOPs':>7} {'params':>8} {'paper G / params':>17} "
+          f"{'MS/corr time':>12} {'MS/corr FLOPs':>13}  input")
     for r in rows:
         part_t = f"{r['part_time_share'] * 100:.1f}%" if r["has_part"] else "-"
         part_f = f"{r['part_flop_share'] * 100:.1f}%" if r["has_part"] else "-"
-        print(f"{r['name']:<12} {r['clips_per_s']:>8.3f} {r['sec_per_clip']:>7.2f} {r['clips_per_s'] / base:>9.2f}x "
-              f"{r['gflops']:>7.1f} {part_t:>12} {part_f:>13}  {r['input']}")
+        print(f"{r['name']:<16} {r['clips_per_s']:>8.3f} {r['sec_per_clip']:>7.2f} {r['clips_per_s'] / base:>9.2f}x "
+              f"{r['gflops']:>7.1f} {r['params_m']:>7.2f}M {r['paper']:>17} {part_t:>12} {part_f:>13}  {r['input']}")
 
 
 def print_precision(names: list[str], precision: str, repeats: int) -> None:

@@ -297,3 +297,13 @@ def test_cli_features_tsn_segments_and_spec_defaults_on_ray(tmp_path, samples):
     params = json.loads((tmp_path / "s" / "vfx-store.json").read_text())["params"]
     assert params["spatial"]["short_side"] == 256 and params["clips"]["mode"] == "segments"
     assert params["models"][0]["input_spec"]["sampling"] == "segments"
+
+
+def test_every_model_says_where_its_weights_are_and_what_weights_takes():
+    from vfx.models.registry import get_card
+
+    for name in M.list_models():
+        card = get_card(name)
+        assert card is not None and card.weights and card.weights_format, name
+        if card.paper_gflops is not None or card.paper_params_m is not None:
+            assert card.paper_source, name

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import torch
 
-from vfx.models.registry import register
+from vfx.models.registry import ModelCard, register
 from vfx.models.resnet3d import ResNet3d, kinetics_spec, rename_keys
 
 _PYTORCHVIDEO_RULES = (
@@ -48,6 +48,11 @@ def csn_key_map(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return rename_keys(state, _PYTORCHVIDEO_RULES)
 
 
-@register("csn_r101")
+@register("csn_r101", card=ModelCard(
+    weights="pytorchvideo MODEL_ZOO.md (Kinetics-400): https://dl.fbaipublicfiles.com/pytorchvideo/model_zoo/kinetics/CSN_32x2_R101.pyth",
+    weights_format="a pytorchvideo hub .pyth file {'model_state': {'blocks.0.conv.weight', ...}}",
+    paper_gflops=75.62, paper_params_m=22.21,
+    paper_source="pytorchvideo MODEL_ZOO.md, CSN R101 32x2: per view of 256^2 (PySlowFast tests 3 crops of 256)",
+))  # fmt: skip
 def csn_r101(num_classes: int = 400, **kw) -> CsnR101:
     return CsnR101(num_classes=num_classes, **kw)

@@ -25,7 +25,7 @@ from __future__ import annotations
 import torch
 
 from vfx.models.i3d_r50 import I3D_KERNELS_A
-from vfx.models.registry import register
+from vfx.models.registry import ModelCard, register
 from vfx.models.resnet3d import ResNet3d, kinetics_spec, rename_keys
 
 NONLOCAL_AFTER = ((), (1, 3), (1, 3, 5), ())
@@ -60,6 +60,12 @@ def i3d_nl_key_map(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return rename_keys(state, _PYSLOWFAST_RULES)
 
 
-@register("i3d_nl_r50")
+@register("i3d_nl_r50", card=ModelCard(
+    weights="PySlowFast MODEL_ZOO.md, Kinetics/c2/I3D_NLN_8x8_R50: https://dl.fbaipublicfiles.com/pyslowfast/model_zoo/"
+    "kinetics400/I3D_NLN_8x8_R50.pkl (a Caffe2 .pkl; what --weights takes is the .pyth PySlowFast saves after loading it "
+    "with TRAIN.CHECKPOINT_TYPE caffe2)",
+    weights_format="a PySlowFast .pyth file {'epoch', 'model_state': {'s1.pathway0_stem.conv.weight', ..., "
+    "'s3.pathway0_nonlocal1.conv_theta.weight', 'head.projection.weight'}, 'optimizer_state', 'cfg'}",
+))  # fmt: skip
 def i3d_nl_r50(num_classes: int = 400, **kw) -> I3dNlR50:
     return I3dNlR50(num_classes=num_classes, **kw)

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import torch
 
-from vfx.models.registry import register
+from vfx.models.registry import ModelCard, register
 from vfx.models.resnet3d import ResNet3d, kinetics_spec, rename_keys
 
 # conv_a kernels per stage, cycled over its blocks (hub/resnet.py i3d_r50 stage_conv_a_kernel_size).
@@ -60,6 +60,11 @@ def i3d_r50_key_map(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return rename_keys(state, _PYTORCHVIDEO_RULES)
 
 
-@register("i3d_r50")
+@register("i3d_r50", card=ModelCard(
+    weights="pytorchvideo MODEL_ZOO.md (Kinetics-400): https://dl.fbaipublicfiles.com/pytorchvideo/model_zoo/kinetics/I3D_8x8_R50.pyth",
+    weights_format="a pytorchvideo hub .pyth file {'model_state': {'blocks.0.conv.weight', ...}}",
+    paper_gflops=37.53, paper_params_m=28.04,
+    paper_source="pytorchvideo MODEL_ZOO.md, I3D R50 8x8: per view of 256^2 (PySlowFast tests 3 crops of 256)",
+))  # fmt: skip
 def i3d_r50(num_classes: int = 400, **kw) -> I3dR50:
     return I3dR50(num_classes=num_classes, **kw)

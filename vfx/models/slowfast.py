@@ -28,7 +28,7 @@ from torch import nn
 
 from vfx.errors import UsageError
 from vfx.models.base import VideoBackbone
-from vfx.models.registry import register
+from vfx.models.registry import ModelCard, register
 from vfx.models.resnet3d import STAGE_DEPTHS, ResStage, Stem, head_pool, init_weights, kinetics_spec, rename_keys
 
 ALPHA = 4  # frame-rate ratio fast / slow
@@ -138,6 +138,11 @@ def slowfast_key_map(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return rename_keys(state, _PYTORCHVIDEO_RULES)
 
 
-@register("slowfast_r50")
+@register("slowfast_r50", card=ModelCard(
+    weights="pytorchvideo MODEL_ZOO.md (Kinetics-400): https://dl.fbaipublicfiles.com/pytorchvideo/model_zoo/kinetics/SLOWFAST_8x8_R50.pyth",
+    weights_format="a pytorchvideo hub .pyth file {'model_state': {'blocks.0.multipathway_blocks.0.conv.weight', ...}}",
+    paper_gflops=65.71, paper_params_m=34.57,
+    paper_source="pytorchvideo MODEL_ZOO.md, SlowFast R50 8x8: per view of 256^2 (PySlowFast tests 3 crops of 256)",
+))  # fmt: skip
 def slowfast_r50(num_classes: int = 400, **kw) -> SlowFastR50:
     return SlowFastR50(num_classes=num_classes, **kw)

@@ -36,7 +36,7 @@ from torch import nn
 
 from vfx.errors import CheckpointError, UsageError
 from vfx.models.base import VideoBackbone
-from vfx.models.registry import register
+from vfx.models.registry import ModelCard, register
 from vfx.models.resnet3d import rename_keys
 from vfx.models.spec import InputSpec
 
@@ -206,6 +206,10 @@ def check_hub_config(path: str) -> None:
         raise CheckpointError(f"{path}: describes another network than videomae_b: {', '.join(wrong)}")
 
 
-@register("videomae_b")
+@register("videomae_b", card=ModelCard(
+    weights="Hugging Face Hub MCG-NJU/videomae-base-finetuned-kinetics (model.safetensors or pytorch_model.bin, config.json)",
+    weights_format="the Hub's model.safetensors or pytorch_model.bin (its own key names), with its config.json beside it",
+    paper_gflops=180.0, paper_params_m=87.0, paper_source="~VideoMAE, Tong et al. 2022, Kinetics-400 table: ViT-B 16x224^2",
+))  # fmt: skip
 def videomae_b(num_classes: int = 400, **kw) -> VideoMAE:
     return VideoMAE(num_classes=num_classes, **kw)
