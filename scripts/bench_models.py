@@ -21,7 +21,9 @@ without avx512_bf16 / AMX (or Arm bf16) autocast emulates bf16 and runs slower t
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
+import sys
 import time
 
 import torch
@@ -144,6 +146,7 @@ def bench_precision(names: list[str], precision: str, repeats: int) -> list[dict
                 low = model.forward_features(x).float()
             diff = (low - f32).abs()
             drift[name] = (float(diff.max() / f32.abs().max()), float(diff.mean() / f32.abs().mean()))
+            print(f"  {name}: drift max {drift[name][0]:.4f}, mean {drift[name][1]:.4f}", file=sys.stderr, flush=True)
         for _ in range(repeats):
             for name, model, x in setups:
                 for prec in ("fp32", precision):
@@ -151,6 +154,8 @@ def bench_precision(names: list[str], precision: str, repeats: int) -> list[dict
                         t0 = time.perf_counter()
                         model.forward_features(x)
                         times[(name, prec)].append(time.perf_counter() - t0)
+                    print(f"  {name} {prec}: {times[(name, prec)][-1]:.2f} s/clip (load {os.getloadavg()[0]:.1f})",
+                          file=sys.stderr, flush=True)
     for name, _, _ in setups:
         fp32, low = (1.0 / statistics.median(times[(name, prec)]) for prec in ("fp32", precision))
         rows.append({"name": name, "fp32": fp32, "low": low, "drift_max": drift[name][0], "drift_mean": drift[name][1]})
@@ -197,8 +202,6 @@ def main() -> None:
 
 
 def print_precision(names: list[str], precision: str, repeats: int) -> None:
-    import os
-
     from vfx.features.runner import cpu_has_native_bf16
 
     load = os.getloadavg()[0]
