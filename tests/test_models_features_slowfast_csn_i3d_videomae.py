@@ -82,3 +82,16 @@ def test_ray_engine_gives_the_serial_store(ray_local, tmp_path, tiny_dataset):
         # same numbers up to float rounding (the worker's batches and threads may pick other conv kernels)
         assert np.abs(a.read_features(item.video_id) - feats).max() <= 1e-5 * np.abs(feats).max()
         np.testing.assert_array_equal(a.clip_frames(item.video_id), b.clip_frames(item.video_id))
+
+
+def test_epic_kitchens_slowfast_recipe_places_32_frame_clips_every_16(tmp_path, samples):
+    """recipes/epic-kitchens-slowfast.toml: ActionFormer's 32-frame windows every 16 frames, consecutive frames
+    (the tiny crop here overrides the recipe's 256 only to keep the test fast)."""
+    result = CliRunner().invoke(app, ["features", str(samples["carphone_pristine"]), "-o", str(tmp_path / "s"),
+                                      "--recipe", "epic-kitchens-slowfast", *TINY])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    store = vfx.open_store(tmp_path / "s")
+    assert store.clip_frames("carphone_pristine").tolist() == [[s, s + 31] for s in range(0, 81, 16)]
+    assert store.read_features("carphone_pristine").shape == (6, 2304)
+    params = json.loads((tmp_path / "s" / "vfx-store.json").read_text())["params"]
+    assert params["clips"] == {"mode": "dense", "clip_len": 32, "stride": 16, "num_clips": None, "frame_step": 1}

@@ -14,6 +14,8 @@ Every model takes float `[B, C, T, H, W]` already normalised as `input_spec` say
 msnet.py, corrnet.py (+ R(2+1)D-26), video_resnet.py (R3D / MC3 / R(2+1)D, torchvision and IG-65M), s3d.py,
 tsn.py, smallbignet.py; resnet.py is the 2D ResNet that TSM and MSNet build on;
 correlation.py holds the correlation operators MSNet and CorrNet share; checkpoint.py the loading.
+i3d_r50.py, i3d_nl.py, csn.py, slowfast.py share the 3D ResNet blocks of resnet3d.py; videomae.py is the
+ViT-B VideoMAE.
 """
 
 from __future__ import annotations
