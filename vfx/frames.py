@@ -13,7 +13,8 @@ from vfx.decode import DEFAULT_WINDOW, VideoFile, decoder_version
 from vfx.engine.stage import Stage
 from vfx.types import VideoOutput
 from vfx.errors import UsageError, VideoError
-from vfx.image import Resize, center_crop
+from vfx.image import DEFAULT_SHORT_SIDE, Resize, center_crop, parse_size
+from vfx.recipes import one_choice, resolve_options
 from vfx.sampling import Sampling, select_frames
 from vfx.types import VideoItem
 
@@ -23,7 +24,7 @@ FORMATS = ("jpeg", "raw")
 @dataclass(frozen=True)
 class FrameParams:
     sampling: Sampling = field(default_factory=Sampling)
-    resize: Resize = field(default_factory=lambda: Resize(short_side=256))
+    resize: Resize = field(default_factory=lambda: Resize(short_side=DEFAULT_SHORT_SIDE))
     crop: tuple[int, int] | None = None  # (width, height) centre crop after resizing
     format: str = "jpeg"
     quality: int = 95
@@ -33,6 +34,47 @@ class FrameParams:
             raise UsageError(f"format must be one of {', '.join(FORMATS)}, got {self.format!r}")
         if not 1 <= self.quality <= 100:
             raise UsageError(f"JPEG quality must be in 1..100, got {self.quality}")
+
+    @classmethod
+    def from_options(cls, recipe: str | dict | None = None, **options: Any) -> FrameParams:
+        """The parameters of `vfx extract-frames`: its flags as keywords (None: not given) over a recipe's
+        `[extract-frames]` table over `OPTION_DEFAULTS`.
+
+        `short_side`, `size` and `keep_size` are one choice: give at most one; the one given replaces the
+        recipe's. Sizes are "WxH" text or (width, height).
+        """
+        sizes = [f"--{n.replace('_', '-')}" for n in SIZE_CHOICE if options.get(n) not in (None, False)]
+        if len(sizes) > 1:
+            raise UsageError(f"{' and '.join(sizes)} cannot be combined: choose one way to size the frames")
+        o = resolve_options("extract-frames", recipe, options, OPTION_DEFAULTS, one_choice(*SIZE_CHOICE))
+        how = dict(upscale=bool(o["upscale"]), interpolation=o["interpolation"])
+        if o["keep_size"]:
+            resize = Resize(**how)
+        elif o["size"] is not None:
+            resize = Resize(size=parse_size(o["size"]), **how)
+        else:
+            resize = Resize(short_side=int(o["short_side"]), **how)
+        sampling = Sampling.from_options(fps=o["fps"], every=o["every"], segments=o["segments"],
+                                         segment_pick=o["segment_pick"], seed=o["seed"])
+        crop = None if o["crop"] is None else parse_size(o["crop"])
+        return cls(sampling=sampling, resize=resize, crop=crop, format=o["format"], quality=int(o["quality"]))
+
+
+SIZE_CHOICE = ("short_side", "size", "keep_size")
+
+
+def _option_defaults() -> dict[str, Any]:
+    p = FrameParams()
+    return {
+        "short_side": p.resize.short_side, "size": None, "keep_size": False, "upscale": p.resize.upscale,
+        "interpolation": p.resize.interpolation, "crop": None, "fps": None, "every": None, "segments": None,
+        "segment_pick": p.sampling.segment_pick, "seed": p.sampling.seed, "format": p.format, "quality": p.quality,
+    }  # fmt: skip
+
+
+#: Every option of `FrameParams.from_options` (the flags of `vfx extract-frames`) and its default, read from
+#: the dataclasses above: the one place they are written.
+OPTION_DEFAULTS: dict[str, Any] = _option_defaults()
 
 
 def size_notice(params: FrameParams, items: list[VideoItem]) -> str | None:

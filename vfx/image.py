@@ -10,6 +10,10 @@ import numpy as np
 
 from vfx.errors import UsageError
 
+#: Short side of frames, flow and feature inputs unless told otherwise: the test protocol of TSN, TSM and I3D
+#: feature extraction (resize to 256, crop 224) and the size denseflow's rawframes are usually made at.
+DEFAULT_SHORT_SIDE = 256
+
 # "decoder": let decord/FFmpeg scale while decoding (bicubic swscale, as `ffmpeg -vf scale`). Frames already in
 # memory are then resized with OpenCV's bicubic, the closest match (mean difference < 1 grey level).
 _INTERPOLATION = {"decoder": cv2.INTER_CUBIC, "linear": cv2.INTER_LINEAR, "area": cv2.INTER_AREA,
@@ -172,10 +176,12 @@ def center_crop(frames_thwc: np.ndarray, crop_w: int, crop_h: int) -> np.ndarray
     return frames_thwc[:, top : top + crop_h, left : left + crop_w]
 
 
-def parse_size(text: str) -> tuple[int, int]:
-    """'340x256' -> (340, 256)."""
+def parse_size(text) -> tuple[int, int]:
+    """'340x256' (a flag) or [340, 256] (a recipe, Python) -> (340, 256)."""
+    if isinstance(text, (tuple, list)) and len(text) == 2:
+        text = f"{text[0]}x{text[1]}"
     try:
-        w, h = (int(v) for v in text.lower().split("x"))
+        w, h = (int(v) for v in str(text).lower().split("x"))
     except ValueError:
         raise UsageError(f"size must look like 340x256, got {text!r}") from None
     if w <= 0 or h <= 0:

@@ -1,13 +1,16 @@
 """Recipes: TOML files in `recipes/` that fill a command's parameters (`--recipe tsn-ucf101`).
 
-A recipe has one table per command (`[extract-frames]`, `[extract-flow]`, `[features]`; `[train-fusion]` sets only `flip_label_map`) whose
-keys are the command's option names with underscores (`short_side = 256`). Options given on the command line
-override the recipe; the recipe overrides the built-in defaults. TOML is parsed as data, never evaluated.
+A recipe has one table per command (`[extract-frames]`, `[extract-flow]`, `[features]`, `[train-fusion]`) whose
+keys are the command's option names with underscores (`short_side = 256`). Options given explicitly (on the
+command line, or as keyword arguments of `vfx.extract_frames(...)` and friends) override the recipe; the recipe
+overrides the built-in defaults (`resolve_options`, used by every `*Params.from_options`). TOML is parsed as
+data, never evaluated.
 """
 
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -44,12 +47,34 @@ def load_recipe(name_or_path: str, command: str) -> dict[str, Any]:
     return dict(section)
 
 
-def merge_options(cli: dict[str, Any], recipe: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:
-    """Command line (values that are not None) over recipe over defaults. Unknown recipe keys are an error."""
-    unknown = sorted(set(recipe) - set(defaults))
+def resolve_options(
+    command: str,
+    recipe: str | Mapping[str, Any] | None,
+    explicit: Mapping[str, Any],
+    defaults: Mapping[str, Any],
+    replaces: Mapping[str, Iterable[str]] | None = None,
+) -> dict[str, Any]:
+    """Explicit options (values that are not None) over the recipe's `[command]` table over `defaults`.
+
+    `recipe` is a recipe name or path, or a table already read. `replaces[name]`: the recipe options that an
+    explicit `name` replaces instead of clashing with (`one_choice("size", "short_side")` for options that are
+    one choice made in several ways; `{"model": ["weights"]}`: other models, so not the recipe's weights).
+    Unknown names are an error, explicit or in the recipe.
+    """
+    unknown = sorted(set(explicit) - set(defaults))
+    if unknown:
+        raise UsageError(f"unknown options: {', '.join(unknown)} (known: {', '.join(sorted(defaults))})")
+    table = dict(load_recipe(recipe, command) if isinstance(recipe, str) else recipe or {})
+    unknown = sorted(set(table) - set(defaults))
     if unknown:
         raise UsageError(f"recipe sets unknown options: {', '.join(unknown)} (known: {', '.join(sorted(defaults))})")
-    merged = dict(defaults)
-    merged.update(recipe)
-    merged.update({k: v for k, v in cli.items() if v is not None})
-    return merged
+    given = {k: v for k, v in explicit.items() if v is not None}
+    for name, replaced in (replaces or {}).items():
+        if given.get(name) not in (None, False):  # a flag left off (False) chooses nothing
+            table = {k: v for k, v in table.items() if k not in replaced}
+    return {**defaults, **table, **given}
+
+
+def one_choice(*names: str) -> dict[str, tuple[str, ...]]:
+    """`replaces` for options that choose the same thing in several ways: each one replaces all of them."""
+    return {name: names for name in names}

@@ -15,6 +15,8 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from vfx.errors import UsageError
+from vfx.recipes import one_choice, resolve_options
+from vfx.sources.files import is_url
 
 PRECISIONS = ("fp32", "fp16", "bf16")
 CROPS = ("center", "three", "ten")
@@ -122,7 +124,8 @@ class FeatureParams:
     model's value range (I3D: +-20 px -> [-1, 1], pytorch-i3d charades_dataset.py / kinetics-i3d README).
     `precision`: autocast dtype of the forward pass; `feature_dtype`: what is stored.
     `keep_spatial`: also store the maps before pooling (`spatial`); `motion_maps`: MSNet displacement and
-    confidence maps. `gpus_per_worker` may be fractional; 0 runs on CPU. `threads`: torch threads per worker
+    confidence maps. `gpus_per_worker` may be fractional; 0 runs on CPU; None (default): 1 when torch sees a
+    CUDA device here, else 0. `threads`: torch threads per worker
     (None: all cores). `prefetch`: clips decoded and preprocessed ahead of inference (bounds memory).
     """
 
@@ -137,12 +140,20 @@ class FeatureParams:
     feature_dtype: str = "float32"
     keep_spatial: bool = False
     motion_maps: bool = False
-    gpus_per_worker: float = 0.0
+    gpus_per_worker: float | None = None
     threads: int | None = None
     prefetch: int | None = None
     window: int = 32
 
     def __post_init__(self) -> None:
+        if self.gpus_per_worker is None:
+            import torch
+
+            object.__setattr__(self, "gpus_per_worker", 1.0 if torch.cuda.is_available() else 0.0)
+        for name in ("from_frames", "from_flow"):
+            value = getattr(self, name)
+            if value is not None:  # recorded in the store: absolute, so that it means the same from anywhere
+                object.__setattr__(self, name, str(value) if is_url(str(value)) else os.path.abspath(os.fspath(value)))
         if not self.models:
             raise UsageError("give at least one --model")
         names = [m.name for m in self.models]
@@ -164,6 +175,82 @@ class FeatureParams:
             raise UsageError(f"prefetch must be a whole number >= 1, got {self.prefetch!r}")
         if self.window < 1:
             raise UsageError(f"decode window must be >= 1, got {self.window!r}")
+
+
+    @classmethod
+    def from_options(cls, recipe: str | dict | None = None, **options: Any) -> FeatureParams:
+        """The parameters of `vfx features`: its flags as keywords (None: not given) over a recipe's `[features]`
+        table over `OPTION_DEFAULTS`.
+
+        `model` is a name or a list of names; `weights` one path per model in that order, or NAME=PATH
+        entries. Models given replace the recipe's models and weights; a clip placement given (`stride`,
+        `num_clips`, `segments`) replaces the recipe's.
+        """
+        placement = ("stride", "num_clips", "segments")
+        replaces = {**one_choice(*placement), "model": ("model", "weights")}
+        o = resolve_options("features", recipe, options, OPTION_DEFAULTS, replaces)
+        models = _as_list(o["model"])
+        if not models:
+            raise UsageError("give a model: --model NAME (e.g. i3d_rgb; several for two-stream features)")
+        weights = pair_weights(models, _as_list(o["weights"]))
+
+        def opt_int(key: str) -> int | None:
+            return None if o[key] is None else int(o[key])
+
+        return cls(
+            models=tuple(ModelChoice.of(m, w) for m, w in zip(models, weights)),
+            clips=ClipParams(clip_len=opt_int("clip_len"), stride=opt_int("stride"), num_clips=opt_int("num_clips"),
+                             segments=opt_int("segments"), frame_step=int(o["frame_step"])),
+            spatial=SpatialParams(short_side=opt_int("short_side"), crop=str(o["crop"]), crop_size=opt_int("crop_size"),
+                                  crop_reduce=str(o["crop_reduce"])),
+            from_frames=o["from_frames"], from_flow=o["from_flow"], flow_clip=float(o["flow_clip"]),
+            batch_size=int(o["batch_size"]), precision=str(o["precision"]), feature_dtype=str(o["feature_dtype"]),
+            keep_spatial=bool(o["keep_spatial"]), motion_maps=bool(o["motion_maps"]),
+            gpus_per_worker=None if o["gpus_per_worker"] is None else float(o["gpus_per_worker"]),
+            threads=opt_int("threads"),
+        )  # fmt: skip
+
+
+def _as_list(value) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, (str, os.PathLike)):
+        return [os.fspath(value)]
+    return [os.fspath(v) for v in value]
+
+
+def pair_weights(models: list[str], weights: list[str]) -> list[str | None]:
+    """`weights` in model order, or as NAME=PATH; models without weights run randomly initialised."""
+    named = {}
+    plain = []
+    for w in weights:
+        name, sep, path = w.partition("=")
+        if sep and name in models:
+            named[name] = path
+        else:
+            plain.append(w)
+    if plain and named:
+        raise UsageError("give --weights either all as NAME=PATH or all in model order, not mixed")
+    if plain:
+        if len(plain) != len(models):
+            raise UsageError(
+                f"{len(plain)} --weights for {len(models)} --model ({', '.join(models)}): give one per model, "
+                "in order, or NAME=PATH"
+            )
+        return list(plain)
+    return [named.get(m) for m in models]
+
+
+def _option_defaults() -> dict[str, Any]:
+    p = FeatureParams(models=(ModelChoice("i3d_rgb"),), gpus_per_worker=0.0)
+    flat = {"model": None, "weights": None}
+    flat.update({k: v for k, v in asdict(p.clips).items()})
+    flat.update({k: v for k, v in asdict(p.spatial).items() if k != "interpolation"})
+    keep = ("from_frames", "from_flow", "flow_clip", "batch_size", "precision", "feature_dtype", "keep_spatial",
+            "motion_maps", "threads")
+    flat.update({k: getattr(p, k) for k in keep})
+    flat["gpus_per_worker"] = None  # 1 when torch sees CUDA, else 0 (FeatureParams)
+    return flat
 
 
 @dataclass(frozen=True)
@@ -352,7 +439,12 @@ def warn_random_init(resolved: ResolvedFeatures) -> str | None:
         return None
     message = (
         f"WARNING: {', '.join(names)} run with RANDOM weights (no --weights): the features are meaningless and "
-        "only good for testing; the store records weights_sha256 = 'random-init'"
+        f"only good for testing; the store records weights_sha256 = '{RANDOM_INIT}'"
     )
     warnings.warn(message, RandomWeightsWarning, stacklevel=2)
     return message
+
+
+#: Every option of `FeatureParams.from_options` (the flags of `vfx features`) and its default, read from the
+#: dataclasses above: the one place they are written.
+OPTION_DEFAULTS: dict[str, Any] = _option_defaults()

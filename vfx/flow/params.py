@@ -7,10 +7,19 @@ modules/optflow/src/tvl1flow.cpp, default constructor): tau 0.25, lambda 0.15, t
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+import os
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from vfx.errors import UsageError
+from vfx.flow.quantize import DEFAULT_BOUND, FORMATS
+from vfx.image import DEFAULT_SHORT_SIDE, Resize, parse_size
+from vfx.recipes import load_recipe, one_choice, resolve_options
+from vfx.sources.files import is_url
+
+BACKENDS = ("opencv", "torch", "farneback", "dis")
+TVL1_BACKENDS = ("opencv", "torch")
+DEVICES = ("auto", "cpu", "cuda")
 
 
 @dataclass(frozen=True)
@@ -107,3 +116,133 @@ class DISParams:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class FlowParams:
+    """Everything that decides the flow values, plus how they are computed (device, batch size).
+
+    TV-L1 values: the named `preset`, with the fields of `tvl1_changes` ((name, value) pairs) replaced; the
+    values used are `tvl1`. A preset thus always names its own values, unless changes are listed explicitly.
+    Size: `size` (width, height), or `short_side`; "auto" is 256 for videos and a frames store's own size for
+    `from_frames` (its frames were sized when they were extracted); None with no size keeps the frames' size.
+    """
+
+    backend: str = "opencv"
+    preset: str = "opencv"
+    tvl1_changes: tuple[tuple[str, Any], ...] = ()
+    farneback: FarnebackParams = field(default_factory=FarnebackParams)
+    dis: DISParams = field(default_factory=DISParams)
+    # Gray first, then cv2.resize INTER_LINEAR, which is what denseflow does.
+    size: tuple[int, int] | None = None
+    short_side: int | str | None = "auto"
+    step: int = 1
+    bound: float = DEFAULT_BOUND
+    format: str = "uint8"
+    jpeg_quality: int = 95
+    device: str = "auto"
+    batch_size: int = 16
+    from_frames: str | None = None  # path of a frames store whose frames are the input (made absolute)
+
+    def __post_init__(self):
+        if self.backend not in BACKENDS:
+            raise UsageError(f"--backend must be one of {', '.join(BACKENDS)}, got {self.backend!r}")
+        if self.format not in FORMATS:
+            raise UsageError(f"--format must be one of {', '.join(FORMATS)}, got {self.format!r}")
+        if self.device not in DEVICES:
+            raise UsageError(f"--device must be one of {', '.join(DEVICES)}, got {self.device!r}")
+        if self.step < 1:
+            raise UsageError(f"--step must be >= 1, got {self.step}")
+        if not self.bound > 0:
+            raise UsageError(f"--bound must be > 0, got {self.bound}")
+        if self.batch_size < 1:
+            raise UsageError(f"--batch-size must be >= 1, got {self.batch_size}")
+        if not 1 <= self.jpeg_quality <= 100:
+            raise UsageError(f"JPEG quality must be in 1..100, got {self.jpeg_quality}")
+        if self.backend != "torch" and self.device == "cuda":
+            raise UsageError(f"--device cuda needs --backend torch ({self.backend} runs on the CPU)")
+        if self.size is not None and self.short_side not in (None, "auto"):
+            raise UsageError("choose either --size or --short-side, not both")
+        set_ = object.__setattr__
+        if self.short_side == "auto":
+            set_(self, "short_side", None if self.size is not None or self.from_frames else DEFAULT_SHORT_SIDE)
+        if self.size is not None:
+            set_(self, "size", parse_size(self.size))
+        if self.from_frames is not None and not is_url(str(self.from_frames)):
+            set_(self, "from_frames", os.path.abspath(os.fspath(self.from_frames)))
+        base = tvl1_preset(self.preset)  # checks the name
+        changes = dict(self.tvl1_changes)
+        tvl1_preset(self.preset, **changes)  # checks the names and values
+        # Only real changes, sorted: equal parameters compare (and hash into the store) equal.
+        set_(self, "tvl1_changes", tuple(sorted((k, v) for k, v in changes.items() if getattr(base, k) != v)))
+        if self.backend == "torch" and self.tvl1.gamma != 0:
+            raise UsageError("--gamma is only implemented by --backend opencv")
+
+    @property
+    def tvl1(self) -> TVL1Params:
+        return replace(TVL1_PRESETS[self.preset], **dict(self.tvl1_changes))
+
+    @property
+    def resize(self) -> Resize:
+        # Resize validates sizes; interpolation "linear" is cv2.INTER_LINEAR on the gray frames.
+        return Resize(short_side=self.short_side, size=self.size, interpolation="linear")
+
+    @classmethod
+    def from_options(cls, recipe: str | dict | None = None, **options: Any) -> FlowParams:
+        """The parameters of `vfx extract-flow`: its flags as keywords (None: not given; `lambda_` for
+        `--lambda`) over a recipe's `[extract-flow]` table over `OPTION_DEFAULTS`.
+
+        TV-L1 values given start from the preset (given, the recipe's, or "opencv"); `size` and `short_side`
+        are one choice, and the one given replaces the recipe's.
+        """
+        table = dict(load_recipe(recipe, "extract-flow") if isinstance(recipe, str) else recipe or {})
+        if "lambda" in table:
+            table["lambda_"] = table.pop("lambda")
+        o = resolve_options("extract-flow", table, options, OPTION_DEFAULTS, one_choice("size", "short_side"))
+        changes = tuple((k, o[k]) for k in TVL1_FIELDS if o[k] is not None)
+        return cls(
+            backend=o["backend"], preset=o["preset"], tvl1_changes=changes, size=o["size"],
+            short_side="auto" if o["short_side"] is None else int(o["short_side"]), step=int(o["step"]),
+            bound=float(o["bound"]), format=o["format"], jpeg_quality=int(o["jpeg_quality"]), device=o["device"],
+            batch_size=int(o["batch_size"]), from_frames=o["from_frames"],
+        )  # fmt: skip
+
+    def provenance(self) -> dict[str, Any]:
+        """What the stored values depend on (device and batch size do not enter)."""
+        record: dict[str, Any] = {
+            "stage": "flow",
+            "backend": self.backend,
+            "algorithm": "tvl1" if self.backend in TVL1_BACKENDS else f"{self.backend} (not TV-L1)",
+            "size": list(self.size) if self.size else None,
+            "short_side": self.short_side,
+            "step": self.step,
+            "bound": float(self.bound),
+            "format": self.format,
+            "from_frames": self.from_frames,
+            "gray": "cv2.COLOR_RGB2GRAY, then resize (INTER_LINEAR)",
+        }
+        if self.format == "jpeg":
+            record["jpeg_quality"] = self.jpeg_quality
+        if self.backend in TVL1_BACKENDS:
+            record["preset"] = self.preset
+            record["tvl1"] = self.tvl1.to_dict()
+        elif self.backend == "farneback":
+            record["farneback"] = self.farneback.to_dict()
+        else:
+            record["dis"] = self.dis.to_dict()
+        return record
+
+
+TVL1_FIELDS = tuple(TVL1Params.__dataclass_fields__)
+
+
+def _option_defaults() -> dict[str, Any]:
+    p = FlowParams()
+    keep = ("backend", "preset", "device", "batch_size", "size", "step", "bound", "format", "jpeg_quality", "from_frames")
+    # short_side None: "auto" (256 for videos, a frames store's size); TV-L1 values None: the preset's.
+    return {**{k: getattr(p, k) for k in keep}, "short_side": None, **dict.fromkeys(TVL1_FIELDS)}
+
+
+#: Every option of `FlowParams.from_options` (the flags of `vfx extract-flow`) and its default, read from the
+#: dataclass: the one place they are written.
+OPTION_DEFAULTS: dict[str, Any] = _option_defaults()

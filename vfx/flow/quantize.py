@@ -13,6 +13,8 @@ from vfx.codec import encode_jpegs
 from vfx.errors import UsageError
 
 FORMATS = ("uint8", "jpeg", "float16")
+#: Flow (pixels) mapped to 0 and 255 unless told otherwise: the bound of the denseflow/TSN rawframes convention.
+DEFAULT_BOUND = 20.0
 
 
 def quantize(flow: np.ndarray, bound: float) -> np.ndarray:

@@ -13,100 +13,21 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from typing import Any
 
 import cv2
 import numpy as np
 
-from vfx.errors import UsageError, VideoError
-from vfx.flow.params import TVL1_PRESETS, DISParams, FarnebackParams, TVL1Params
-from vfx.flow.quantize import FORMATS, encode_flow_jpeg, quantize
 from vfx.engine.stage import Stage
-from vfx.types import VideoOutput
-from vfx.image import Resize
-from vfx.types import VideoItem
+from vfx.errors import UsageError, VideoError
+from vfx.flow.params import FlowParams
+from vfx.flow.quantize import encode_flow_jpeg, quantize
+from vfx.types import VideoItem, VideoOutput
 
 log = logging.getLogger(__name__)
 
-BACKENDS = ("opencv", "torch", "farneback", "dis")
-TVL1_BACKENDS = ("opencv", "torch")
-DEVICES = ("auto", "cpu", "cuda")
-
 #: Frames decoded (or read from a frames store) per step of the stream.
 WINDOW = 32
-
-
-@dataclass(frozen=True)
-class FlowParams:
-    """Everything that decides the flow values, plus how they are computed (device, batch size)."""
-
-    backend: str = "opencv"
-    preset: str = "opencv"
-    tvl1: TVL1Params = field(default_factory=lambda: TVL1_PRESETS["opencv"])
-    farneback: FarnebackParams = field(default_factory=FarnebackParams)
-    dis: DISParams = field(default_factory=DISParams)
-    # Resize before flow, (width, height) or a short side; neither keeps the frames' size. Gray first, then
-    # cv2.resize INTER_LINEAR, which is what denseflow does.
-    size: tuple[int, int] | None = None
-    short_side: int | None = 256
-    step: int = 1
-    bound: float = 20.0
-    format: str = "uint8"
-    jpeg_quality: int = 95
-    device: str = "auto"
-    batch_size: int = 16
-    from_frames: str | None = None  # path of a frames store whose frames are the input
-
-    def __post_init__(self):
-        if self.backend not in BACKENDS:
-            raise UsageError(f"--backend must be one of {', '.join(BACKENDS)}, got {self.backend!r}")
-        if self.format not in FORMATS:
-            raise UsageError(f"--format must be one of {', '.join(FORMATS)}, got {self.format!r}")
-        if self.device not in DEVICES:
-            raise UsageError(f"--device must be one of {', '.join(DEVICES)}, got {self.device!r}")
-        if self.step < 1:
-            raise UsageError(f"--step must be >= 1, got {self.step}")
-        if not self.bound > 0:
-            raise UsageError(f"--bound must be > 0, got {self.bound}")
-        if self.batch_size < 1:
-            raise UsageError(f"--batch-size must be >= 1, got {self.batch_size}")
-        if not 1 <= self.jpeg_quality <= 100:
-            raise UsageError(f"JPEG quality must be in 1..100, got {self.jpeg_quality}")
-        if self.size is not None and self.short_side is not None:
-            raise UsageError("choose either --size or --short-side, not both")
-        if self.backend != "torch" and self.device == "cuda":
-            raise UsageError(f"--device cuda needs --backend torch ({self.backend} runs on the CPU)")
-
-    @property
-    def resize(self) -> Resize:
-        # Resize validates sizes; interpolation "linear" is cv2.INTER_LINEAR on the gray frames.
-        return Resize(short_side=self.short_side, size=self.size, interpolation="linear")
-
-    def provenance(self) -> dict[str, Any]:
-        """What the stored values depend on (device and batch size do not enter)."""
-        record: dict[str, Any] = {
-            "stage": "flow",
-            "backend": self.backend,
-            "algorithm": "tvl1" if self.backend in TVL1_BACKENDS else f"{self.backend} (not TV-L1)",
-            "size": list(self.size) if self.size else None,
-            "short_side": self.short_side,
-            "step": self.step,
-            "bound": float(self.bound),
-            "format": self.format,
-            "from_frames": self.from_frames,
-            "gray": "cv2.COLOR_RGB2GRAY, then resize (INTER_LINEAR)",
-        }
-        if self.format == "jpeg":
-            record["jpeg_quality"] = self.jpeg_quality
-        if self.backend in TVL1_BACKENDS:
-            record["preset"] = self.preset
-            record["tvl1"] = self.tvl1.to_dict()
-        elif self.backend == "farneback":
-            record["farneback"] = self.farneback.to_dict()
-        else:
-            record["dis"] = self.dis.to_dict()
-        return record
 
 
 def resolve_device(device: str) -> str:

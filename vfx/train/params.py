@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 from vfx.errors import UsageError
+from vfx.recipes import resolve_options
 from vfx.train.data import DataConfig
 from vfx.train.model import ModelConfig
 
@@ -82,6 +83,63 @@ class TrainParams:
     def with_epochs(self, epochs: int) -> TrainParams:
         return replace(self, epochs=epochs)
 
+    @classmethod
+    def from_options(cls, recipe: str | dict | None = None, **options: Any) -> TrainParams:
+        """The parameters of `vfx train-fusion`: its flags as keywords (None: not given) over a recipe's
+        `[train-fusion]` table over `OPTION_DEFAULTS`.
+
+        `segments` and `flow_length` set both the model and the data sampling; `streams` is "rgb,flow" or a
+        sequence, `step_epochs` "30,60" or a sequence; `grad_clip` 0 turns clipping off; `feature_maps` reads
+        the stored spatial maps in feature mode; `workers` are DataLoader workers.
+        """
+        o = resolve_options("train-fusion", recipe, options, OPTION_DEFAULTS)
+        features = tuple(str(p) for p in o["features"] or ())
+        if not features and o["frames"] is None and o["flow"] is None:
+            raise UsageError("give --frames and/or --flow stores, or --features stores")
+        shared = dict(num_segments=int(o["segments"]), flow_length=int(o["flow_length"]))
+        model = ModelConfig(streams=_names(o["streams"]), fusion=o["fusion"], temporal_fusion=o["temporal_fusion"],
+                            arch=o["arch"], width=int(o["width"]), dropout=float(o["dropout"]), **shared)
+        data = DataConfig(crop_size=int(o["crop_size"]), flip=bool(o["flip"]), val_fraction=o["val_fraction"],
+                          split_seed=int(o["split_seed"]), feature_key="spatial" if o["feature_maps"] else "features",
+                          **shared)
+        text = {k: None if o[k] is None else str(o[k]) for k in ("frames", "flow", "rgb_weights")}
+        plain = {k: o[k] for k in _PLAIN}
+        return cls(
+            model=model, data=data, features=features, init_from=tuple(str(p) for p in o["init_from"] or ()),
+            step_epochs=_epochs(o["step_epochs"]), grad_clip=o["grad_clip"] or None, num_workers=int(o["workers"]),
+            **text, **plain,
+        )  # fmt: skip
+
+
+_PLAIN = ("epochs", "epoch_repeats", "batch_size", "optimizer", "lr", "momentum", "weight_decay", "schedule",
+          "warmup_epochs", "seed", "threads", "device", "eval_every")
+
+
+def _names(value) -> tuple[str, ...]:
+    items = value.split(",") if isinstance(value, str) else value
+    return tuple(s.strip() for s in items if s.strip())
+
+
+def _epochs(value) -> tuple[int, ...]:
+    if not value:
+        return ()
+    try:
+        return tuple(int(v) for v in (value.split(",") if isinstance(value, str) else value))
+    except ValueError:
+        raise UsageError(f"--step-epochs {value!r} is not a comma-separated list of epochs") from None
+
+
+def _option_defaults() -> dict[str, Any]:
+    p, m, d = TrainParams(), ModelConfig(), DataConfig()
+    return {
+        "frames": None, "flow": None, "features": None, "feature_maps": d.feature_key == "spatial",
+        "streams": ",".join(m.streams), "fusion": m.fusion, "temporal_fusion": m.temporal_fusion, "arch": m.arch,
+        "width": m.width, "segments": m.num_segments, "flow_length": m.flow_length, "crop_size": d.crop_size,
+        "dropout": m.dropout, "step_epochs": None, "grad_clip": p.grad_clip, "workers": p.num_workers,
+        "val_fraction": d.val_fraction, "split_seed": d.split_seed, "flip": d.flip, "rgb_weights": None,
+        "init_from": None, **{k: getattr(p, k) for k in _PLAIN},
+    }  # fmt: skip
+
 
 def _build(kind, d: dict[str, Any], **extra):
     """Rebuild a dataclass from JSON: lists back to tuples (nested for `feature_channels`)."""
@@ -114,3 +172,8 @@ def differences(a: TrainParams, b: TrainParams, ignore=()) -> list[str]:
 
     walk(a.to_dict(), b.to_dict(), "")
     return out
+
+
+#: Every option of `TrainParams.from_options` (the flags of `vfx train-fusion`) and its default, read from the
+#: dataclasses: the one place they are written.
+OPTION_DEFAULTS: dict[str, Any] = _option_defaults()
