@@ -34,18 +34,23 @@ def extract_frames(
     split: int | None = None,
     root: PathLike | None = None,
     run: RunOptions | None = None,
+    log: Callable[[str], None] = print,
     **options: Any,
 ) -> RunSummary:
     """Decode the videos of `input` and store their sampled, resized frames (`vfx extract-frames`).
 
     `options`: `FrameParams.from_options` (short_side, size, keep_size, upscale, interpolation, crop, fps,
-    every, segments, segment_pick, seed, format, quality).
+    every, segments, segment_pick, seed, format, quality). `log` gets the start-of-run notes (a frame size
+    that will not be applied).
     """
-    from vfx.frames import FrameParams, FramesStage
+    from vfx.frames import FrameParams, FramesStage, size_notice
     from vfx.sources import load_items
 
     params = FrameParams.from_options(recipe, **options)
     items = load_items(input, dataset=dataset, split=split, root=root)
+    notice = size_notice(params, items)
+    if notice:
+        log(notice)
     return run_stage(FramesStage(params), items, output, run or RunOptions())
 
 

@@ -54,7 +54,7 @@ def resolve_options(
     defaults: Mapping[str, Any],
     replaces: Mapping[str, Iterable[str]] | None = None,
 ) -> dict[str, Any]:
-    """Explicit options (values that are not None) over the recipe's `[command]` table over `defaults`.
+    """Explicit options (values that are not None nor empty lists) over the recipe's `[command]` table over `defaults`.
 
     `recipe` is a recipe name or path, or a table already read. `replaces[name]`: the recipe options that an
     explicit `name` replaces instead of clashing with (`one_choice("size", "short_side")` for options that are
@@ -68,7 +68,7 @@ def resolve_options(
     unknown = sorted(set(table) - set(defaults))
     if unknown:
         raise UsageError(f"recipe sets unknown options: {', '.join(unknown)} (known: {', '.join(sorted(defaults))})")
-    given = {k: v for k, v in explicit.items() if v is not None}
+    given = {k: v for k, v in explicit.items() if v is not None and not (isinstance(v, (list, tuple)) and not v)}
     for name, replaced in (replaces or {}).items():
         if given.get(name) not in (None, False):  # a flag left off (False) chooses nothing
             table = {k: v for k, v in table.items() if k not in replaced}

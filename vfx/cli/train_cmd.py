@@ -8,158 +8,66 @@ from typing import Annotated, Optional
 
 import typer
 
+from vfx import api
 from vfx.cli.app import app, handle_errors
-from vfx.errors import UsageError
+from vfx.train.params import OPTION_DEFAULTS as D
 
 
-def _streams(text: str) -> tuple[str, ...]:
-    return tuple(s.strip() for s in text.split(",") if s.strip())
-
-
-def _ints(text: str | None) -> tuple[int, ...]:
-    if not text:
-        return ()
-    try:
-        return tuple(int(v) for v in text.split(","))
-    except ValueError:
-        raise UsageError(f"--step-epochs {text!r} is not a comma-separated list of epochs") from None
+def _opt(*flags: str, help: str, default=None):
+    """An option whose help says the library's default (None when the library has no single default)."""
+    return typer.Option(*flags, help=help if default is None else f"{help} (default {default})")
 
 
 @app.command("train-fusion")
 @handle_errors
 def train_fusion_cmd(
     output: Annotated[Path, typer.Option("--output", "-o", help="Run directory: checkpoints, metrics, confusion.png.")],
-    frames: Annotated[Optional[Path], typer.Option("--frames", help="Frames store (the rgb stream).")] = None,
-    flow: Annotated[Optional[Path], typer.Option("--flow", help="Flow store (the flow stream).")] = None,
-    features: Annotated[
-        Optional[list[Path]],
-        typer.Option("--features", help="Feature store, once per stream in --streams order (feature mode)."),
-    ] = None,
-    feature_maps: Annotated[
-        bool, typer.Option("--feature-maps", help="Feature mode: use the stored spatial maps (vfx features --keep-spatial).")
-    ] = False,
-    streams: Annotated[str, typer.Option("--streams", help="rgb, flow or rgb,flow.")] = "rgb,flow",
-    fusion: Annotated[str, typer.Option("--fusion", help="sum, max, concat, conv, bilinear or late.")] = "conv",
-    temporal_fusion: Annotated[str, typer.Option("--temporal-fusion", help="avg, pool3d or conv3d.")] = "avg",
-    arch: Annotated[str, typer.Option("--arch", help="resnet18 or resnet50.")] = "resnet18",
-    width: Annotated[int, typer.Option("--width", help="ResNet base width (64 = standard).")] = 64,
-    segments: Annotated[int, typer.Option("--segments", help="K segments per video (TSN).")] = 3,
-    flow_length: Annotated[int, typer.Option("--flow-length", help="L flow fields per stack (2L channels).")] = 5,
-    crop_size: Annotated[int, typer.Option("--crop-size", help="Network input side in pixels.")] = 112,
-    dropout: Annotated[float, typer.Option("--dropout", help="Dropout before the classifier.")] = 0.5,
-    epochs: Annotated[int, typer.Option("--epochs")] = 10,
-    epoch_repeats: Annotated[
-        int, typer.Option("--epoch-repeats", help="Passes over the training videos per epoch (new segments each).")
-    ] = 1,
-    batch_size: Annotated[int, typer.Option("--batch-size", help="Videos per batch.")] = 8,
-    optimizer: Annotated[str, typer.Option("--optimizer", help="sgd or adamw.")] = "sgd",
-    lr: Annotated[float, typer.Option("--lr", help="Peak learning rate.")] = 0.01,
-    momentum: Annotated[float, typer.Option("--momentum", help="SGD momentum.")] = 0.9,
-    weight_decay: Annotated[float, typer.Option("--weight-decay")] = 5e-4,
-    schedule: Annotated[str, typer.Option("--schedule", help="cosine, step or constant.")] = "cosine",
-    warmup_epochs: Annotated[float, typer.Option("--warmup-epochs")] = 0.0,
-    step_epochs: Annotated[Optional[str], typer.Option("--step-epochs", help="Epochs where 'step' divides the rate by 10, e.g. 30,60.")] = None,
-    grad_clip: Annotated[float, typer.Option("--grad-clip", help="Max gradient norm; 0 disables.")] = 20.0,
-    seed: Annotated[int, typer.Option("--seed")] = 0,
-    workers: Annotated[int, typer.Option("--workers", help="DataLoader worker processes.")] = 0,
-    device: Annotated[str, typer.Option("--device", help="cpu, cuda or auto (cuda when present).")] = "cpu",
-    threads: Annotated[
-        Optional[int], typer.Option("--threads", help="Torch CPU threads (default: torch's choice; 1 is fastest on a busy machine).")
-    ] = None,
-    val_fraction: Annotated[
-        Optional[float], typer.Option("--val-fraction", help="Hold out this fraction of each class instead of the stores' split.")
-    ] = None,
-    split_seed: Annotated[int, typer.Option("--split-seed", help="Seed of the --val-fraction split.")] = 0,
-    flip: Annotated[bool, typer.Option("--flip/--no-flip", help="Random horizontal flips (flow x negated).")] = True,
-    flip_label_map: Annotated[
-        Optional[str],
-        typer.Option("--flip-label-map", help="Classes a flip turns into each other: 'A=B;C=D' (swapped on flipped samples)."),
-    ] = None,
-    recipe: Annotated[
-        Optional[str], typer.Option("--recipe", help="Recipe whose [train-fusion] table sets flip_label_map (e.g. ssv2).")
-    ] = None,
-    rgb_weights: Annotated[
-        Optional[Path], typer.Option("--rgb-weights", help="RGB ResNet weights (torchvision names) for both backbones.")
-    ] = None,
-    init_from: Annotated[
-        Optional[list[Path]],
-        typer.Option("--init-from", help="Start from the backbones of earlier runs (RUN/last.pt), e.g. the single-stream ones."),
-    ] = None,
-    eval_every: Annotated[int, typer.Option("--eval-every", help="Epochs between held-out evaluations (0: last only).")] = 1,
+    recipe: Annotated[Optional[str], typer.Option("--recipe", help="Recipe name (recipes/NAME.toml, its [train-fusion] table) or path; flags override it.")] = None,
+    frames: Annotated[Optional[Path], _opt("--frames", help="Frames store (the rgb stream).")] = None,
+    flow: Annotated[Optional[Path], _opt("--flow", help="Flow store (the flow stream).")] = None,
+    features: Annotated[Optional[list[Path]], _opt("--features", help="Feature store, once per stream in --streams order (feature mode).")] = None,
+    feature_maps: Annotated[Optional[bool], _opt("--feature-maps", help="Feature mode: use the stored spatial maps (vfx features --keep-spatial).")] = None,
+    streams: Annotated[Optional[str], _opt("--streams", help="rgb, flow or rgb,flow", default=D["streams"])] = None,
+    fusion: Annotated[Optional[str], _opt("--fusion", help="sum, max, concat, conv, bilinear or late", default=D["fusion"])] = None,
+    temporal_fusion: Annotated[Optional[str], _opt("--temporal-fusion", help="avg, pool3d or conv3d", default=D["temporal_fusion"])] = None,
+    arch: Annotated[Optional[str], _opt("--arch", help="resnet18 or resnet50", default=D["arch"])] = None,
+    width: Annotated[Optional[int], _opt("--width", help="ResNet base width (64 = standard)", default=D["width"])] = None,
+    segments: Annotated[Optional[int], _opt("--segments", help="K segments per video (TSN)", default=D["segments"])] = None,
+    flow_length: Annotated[Optional[int], _opt("--flow-length", help="L flow fields per stack (2L channels)", default=D["flow_length"])] = None,
+    crop_size: Annotated[Optional[int], _opt("--crop-size", help="Network input side in pixels", default=D["crop_size"])] = None,
+    dropout: Annotated[Optional[float], _opt("--dropout", help="Dropout before the classifier", default=D["dropout"])] = None,
+    epochs: Annotated[Optional[int], _opt("--epochs", help="Epochs", default=D["epochs"])] = None,
+    epoch_repeats: Annotated[Optional[int], _opt("--epoch-repeats", help="Passes over the training videos per epoch (new segments each)", default=D["epoch_repeats"])] = None,
+    batch_size: Annotated[Optional[int], _opt("--batch-size", help="Videos per batch", default=D["batch_size"])] = None,
+    optimizer: Annotated[Optional[str], _opt("--optimizer", help="sgd or adamw", default=D["optimizer"])] = None,
+    lr: Annotated[Optional[float], _opt("--lr", help="Peak learning rate", default=D["lr"])] = None,
+    momentum: Annotated[Optional[float], _opt("--momentum", help="SGD momentum", default=D["momentum"])] = None,
+    weight_decay: Annotated[Optional[float], _opt("--weight-decay", help="Weight decay", default=D["weight_decay"])] = None,
+    schedule: Annotated[Optional[str], _opt("--schedule", help="cosine, step or constant", default=D["schedule"])] = None,
+    warmup_epochs: Annotated[Optional[float], _opt("--warmup-epochs", help="Epochs of linear warm-up", default=D["warmup_epochs"])] = None,
+    step_epochs: Annotated[Optional[str], _opt("--step-epochs", help="Epochs where 'step' divides the rate by 10, e.g. 30,60.")] = None,
+    grad_clip: Annotated[Optional[float], _opt("--grad-clip", help="Max gradient norm; 0 disables", default=D["grad_clip"])] = None,
+    seed: Annotated[Optional[int], _opt("--seed", help="Seed of initialisation, sampling and augmentation", default=D["seed"])] = None,
+    workers: Annotated[Optional[int], _opt("--workers", help="DataLoader worker processes", default=D["workers"])] = None,
+    device: Annotated[Optional[str], _opt("--device", help="cpu, cuda or auto (cuda when present)", default=D["device"])] = None,
+    threads: Annotated[Optional[int], _opt("--threads", help="Torch CPU threads (default: torch's choice; 1 is fastest on a busy machine).")] = None,
+    val_fraction: Annotated[Optional[float], _opt("--val-fraction", help="Hold out this fraction of each class instead of the stores' split.")] = None,
+    split_seed: Annotated[Optional[int], _opt("--split-seed", help="Seed of the --val-fraction split", default=D["split_seed"])] = None,
+    flip: Annotated[Optional[bool], _opt("--flip/--no-flip", help="Random horizontal flips (flow x negated); default on.")] = None,
+    flip_label_map: Annotated[Optional[str], _opt("--flip-label-map", help="Classes a flip turns into each other: 'A=B;C=D' (swapped on flipped samples; the ssv2 recipe sets them).")] = None,
+    rgb_weights: Annotated[Optional[Path], _opt("--rgb-weights", help="RGB ResNet weights (torchvision names) for both backbones.")] = None,
+    init_from: Annotated[Optional[list[Path]], _opt("--init-from", help="Start from the backbones of earlier runs (RUN/last.pt), e.g. the single-stream ones.")] = None,
+    eval_every: Annotated[Optional[int], _opt("--eval-every", help="Epochs between held-out evaluations (0: last only)", default=D["eval_every"])] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --output from its last checkpoint.")] = False,
     metrics_json: Annotated[Optional[Path], typer.Option("--metrics-json", help="Write the final held-out metrics here.")] = None,
     progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show progress bars.")] = True,
 ) -> None:
     """Train a two-stream fusion network (Feichtenhofer et al., CVPR 2016) on frames/flow or feature stores."""
-    from vfx.train.data import DataConfig
-    from vfx.train.loop import train_fusion
+    arguments = locals()
     from vfx.train.metrics import format_metrics
-    from vfx.train.model import ModelConfig
-    from vfx.train.params import TrainParams
 
-    from vfx.recipes import load_recipe
-    from vfx.train.labels import parse_flip_label_map
-
-    pairs = parse_flip_label_map(flip_label_map)
-    if recipe:
-        table = load_recipe(recipe, "train-fusion")
-        unknown = sorted(set(table) - {"flip_label_map"})
-        if unknown:
-            raise UsageError(f"recipe {recipe}: train-fusion reads only flip_label_map from a recipe, not {', '.join(unknown)}")
-        if not pairs:
-            pairs = tuple(tuple(p) for p in table.get("flip_label_map", ()))
-    stream_names = _streams(streams)
-    model = ModelConfig(
-        streams=stream_names,
-        fusion=fusion,
-        temporal_fusion=temporal_fusion,
-        arch=arch,
-        width=width,
-        num_segments=segments,
-        flow_length=flow_length,
-        dropout=dropout,
-    )
-    data = DataConfig(
-        num_segments=segments,
-        flow_length=flow_length,
-        crop_size=crop_size,
-        flip=flip,
-        flip_label_map=pairs,
-        val_fraction=val_fraction,
-        split_seed=split_seed,
-        feature_key="spatial" if feature_maps else "features",
-    )
-    if not features and frames is None and flow is None:
-        raise UsageError("give --frames and/or --flow stores, or --features stores")
-    params = TrainParams(
-        model=model,
-        data=data,
-        frames=str(frames) if frames else None,
-        flow=str(flow) if flow else None,
-        features=tuple(str(p) for p in features or ()),
-        rgb_weights=str(rgb_weights) if rgb_weights else None,
-        init_from=tuple(str(p) for p in init_from or ()),
-        epochs=epochs,
-        epoch_repeats=epoch_repeats,
-        batch_size=batch_size,
-        optimizer=optimizer,
-        lr=lr,
-        momentum=momentum,
-        weight_decay=weight_decay,
-        schedule=schedule,
-        warmup_epochs=warmup_epochs,
-        step_epochs=_ints(step_epochs),
-        grad_clip=grad_clip if grad_clip > 0 else None,
-        seed=seed,
-        num_workers=workers,
-        threads=threads,
-        device=device,
-        eval_every=eval_every,
-    )
     try:
-        result = train_fusion(
-            params, output, resume=resume, progress=progress, metrics_json=metrics_json, log=typer.echo
-        )
+        result = api.train_fusion(**arguments, log=typer.echo)
     except KeyboardInterrupt:
         typer.echo(f"interrupted; continue with the same command and --resume ({output})", err=True)
         raise typer.Exit(130) from None

@@ -10,7 +10,7 @@ value ranges), clips (clip placement and streaming from videos / frames stores /
 (prefetch thread + batches across videos), stage (the engine Stage); MSNet maps are drawn by vfx/show/motion.py.
 """
 
-from vfx.features.extract import extract_features, items_from_store, load_feature_items, prepare_features
+from vfx.features.extract import extract_features, load_feature_items, prepare_features
 from vfx.features.params import (
     ClipParams,
     FeatureParams,
@@ -20,6 +20,7 @@ from vfx.features.params import (
     resolve,
 )
 from vfx.features.stage import FeaturesStage
+from vfx.store.items import items_from_store
 
 __all__ = [
     "ClipParams",

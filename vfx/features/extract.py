@@ -10,42 +10,23 @@ from vfx.engine import RunOptions, RunSummary, run_stage
 from vfx.errors import UsageError
 from vfx.features.params import FeatureParams, ResolvedFeatures, resolve, warn_random_init
 from vfx.features.stage import FeaturesStage, check_devices
-from vfx.types import VideoItem
+from vfx.store.items import items_from_store
 from vfx.store.layout import is_store
+from vfx.types import VideoItem
 
 
-def items_from_store(path: str | os.PathLike) -> list[VideoItem]:
-    """The done videos of a frames or flow store as items (ids, source paths, labels, splits, segments)."""
-    from vfx.store.reader import open_store
-
-    store = open_store(path)
-    try:
-        items = []
-        for video_id in store.video_ids():
-            a = store.attrs(video_id)
-            items.append(
-                VideoItem(
-                    video_id=video_id,
-                    path=str(a.get("source_path", "")),
-                    label=a.get("label"),
-                    split=a.get("split"),
-                    start_sec=a.get("start_sec"),
-                    end_sec=a.get("end_sec"),
-                )
-            )
-    finally:
-        store.close()
-    if not items:
-        raise UsageError(f"{path}: the store has no finished videos")
-    return items
-
-
-def load_feature_items(input_path: str | os.PathLike, params: FeatureParams, **source_kwargs) -> tuple[list[VideoItem], FeatureParams]:
+def load_feature_items(input_path: str | os.PathLike | None, params: FeatureParams, **source_kwargs) -> tuple[list[VideoItem], FeatureParams]:
     """Items from INPUT: a video dataset (`vfx.sources.load_items`), or a frames / flow store, which then
-    also serves as `from_frames` / `from_flow` unless those are given."""
+    also serves as `from_frames` / `from_flow` unless those are given. No INPUT: every video of
+    `from_frames` (else `from_flow`)."""
     from vfx.sources import load_items
     from vfx.store.layout import read_manifest
 
+    if input_path is None:
+        store = params.from_frames or params.from_flow
+        if store is None:
+            raise UsageError("give INPUT (videos, or a frames or flow store), or --from-frames / --from-flow STORE")
+        return items_from_store(store), params
     path = Path(input_path)
     if is_store(path):
         kind = read_manifest(path)["kind"]

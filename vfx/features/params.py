@@ -200,7 +200,7 @@ class FeatureParams:
         return cls(
             models=tuple(ModelChoice.of(m, w) for m, w in zip(models, weights)),
             clips=ClipParams(clip_len=opt_int("clip_len"), stride=opt_int("stride"), num_clips=opt_int("num_clips"),
-                             segments=opt_int("segments"), frame_step=int(o["frame_step"])),
+                             segments=opt_int("segments"), frame_step=opt_int("frame_step")),
             spatial=SpatialParams(short_side=opt_int("short_side"), crop=str(o["crop"]), crop_size=opt_int("crop_size"),
                                   crop_reduce=str(o["crop_reduce"])),
             from_frames=o["from_frames"], from_flow=o["from_flow"], flow_clip=float(o["flow_clip"]),

@@ -228,28 +228,3 @@ class FlowStage(Stage):
                 yield resize.apply(to_gray(frames)), frame_index[start:stop]
 
         return chunks(), len(frame_index), size
-
-
-def items_from_frames_store(path) -> list[VideoItem]:
-    """One item per done video of a frames store, keeping label, split and the original source path."""
-    from vfx.store.reader import open_store
-
-    try:
-        store = open_store(path)
-    except (OSError, ValueError, KeyError) as exc:
-        raise UsageError(f"{path}: cannot open as a vfx store ({exc})") from None
-    if store.kind != "frames":
-        raise UsageError(f"{path}: --from-frames needs a frames store, this one holds {store.kind!r}")
-    items = []
-    for video_id in store.video_ids():
-        attrs = store.attrs(video_id)
-        items.append(VideoItem(
-            video_id=video_id,
-            path=str(attrs.get("source_path", path)),
-            label=None if attrs.get("label") is None else str(attrs["label"]),
-            split=None if attrs.get("split") is None else str(attrs["split"]),
-            start_sec=attrs.get("start_sec"),
-            end_sec=attrs.get("end_sec"),
-        ))
-    store.close()
-    return items

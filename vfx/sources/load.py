@@ -41,8 +41,10 @@ def load_items(
     video files are in when they are not next to the list/annotation file. Returns items sorted by video_id.
     Raises `UsageError` (one line: file, line, reason) for anything the user must fix.
     """
-    source = Path(input_path).expanduser()
-    root_path = Path(root).expanduser() if root is not None else None
+    # Absolute (symlinks kept as given): the items' paths are recorded in the store as `source_path`, and must
+    # mean the same file from wherever the store is read.
+    source = Path(input_path).expanduser().absolute()
+    root_path = Path(root).expanduser().absolute() if root is not None else None
     fmt = dataset_format(dataset) if dataset is not None else None
     if not source.exists():
         raise usage(source, "no such file or folder")

@@ -29,6 +29,7 @@ from torch.utils.data import Dataset
 from vfx.errors import UsageError
 from vfx.train.labels import flip_label_index
 from vfx.store.reader import open_store
+from vfx.train.params import FEATURE_KEYS, TSN_SCALES, DataConfig  # noqa: F401 - DataConfig is public here too
 
 # ImageNet statistics (torchvision), the convention of the RGB stream and of TSN.
 RGB_MEAN = np.array([0.485, 0.456, 0.406], np.float32)
@@ -36,38 +37,7 @@ RGB_STD = np.array([0.229, 0.224, 0.225], np.float32)
 # TSN feeds flow as its uint8 image q = 255 (f + 20) / 40, scaled to [0, 1], minus 0.5, over the mean ImageNet
 # std 0.226 (tsn-pytorch models.py), i.e. f / (40 * 0.226) = f / 9.04 for flow f in pixels.
 FLOW_INPUT_DIVISOR = 40.0 * 0.226
-# TSN's GroupMultiScaleCrop: crop side = short side times one of these, aspect distorted by at most one step.
-TSN_SCALES = (1.0, 0.875, 0.75, 0.66)
 HELD_OUT_SPLITS = ("test", "val", "validation", "testing")
-FEATURE_KEYS = ("features", "spatial")
-
-
-@dataclass(frozen=True)
-class DataConfig:
-    num_segments: int = 3
-    flow_length: int = 5
-    crop_size: int = 112
-    scales: tuple[float, ...] = TSN_SCALES
-    max_distort: int = 1
-    flip: bool = True
-    # None: use the stores' `split` attribute ("train" vs test/val); a number: hold out that fraction of
-    # each class, chosen with `split_seed` (kept apart from the training seed, so seeds share one split).
-    val_fraction: float | None = None
-    split_seed: int = 0
-    # Feature mode: "features" (pooled vectors [num_clips, D]) or "spatial" (the maps `vfx features
-    # --keep-spatial` stores, [num_clips, D, T', h, w], averaged over T').
-    feature_key: str = "features"
-    # Class pairs a horizontal flip turns into each other ("... left to right" <-> "... right to left"),
-    # swapped on every flipped sample (vfx/train/labels.py).
-    flip_label_map: tuple[tuple[str, str], ...] = ()
-
-    def __post_init__(self) -> None:
-        if self.num_segments < 1 or self.flow_length < 1 or self.crop_size < 8:
-            raise UsageError("segments and flow length must be >= 1 and the crop size >= 8")
-        if self.val_fraction is not None and not 0.0 < self.val_fraction < 1.0:
-            raise UsageError(f"--val-fraction must be in (0, 1), got {self.val_fraction}")
-        if self.feature_key not in FEATURE_KEYS:
-            raise UsageError(f"feature key must be one of {', '.join(FEATURE_KEYS)}, got {self.feature_key!r}")
 
 
 @dataclass(frozen=True)

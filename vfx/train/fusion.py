@@ -16,11 +16,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from vfx.errors import UsageError
+from vfx.train.params import FUSIONS, SPATIAL_FUSIONS, TEMPORAL_FUSIONS  # noqa: F401 - named here too
 
-SPATIAL_FUSIONS: tuple[str, ...] = ("sum", "max", "concat", "conv", "bilinear")
-# "late" keeps both streams whole and averages their softmax scores (Simonyan & Zisserman 2014).
-FUSIONS: tuple[str, ...] = SPATIAL_FUSIONS + ("late",)
-TEMPORAL_FUSIONS: tuple[str, ...] = ("avg", "pool3d", "conv3d")
 
 # Weights of (rgb, flow) in the identity initialisation of the 3D conv fusion filter: the release's
 # '2sumAB' (`cnn_ucf101_fusion.m`: kernel = cat(.25 * eye, .75 * eye) times a 3x3x3 Gaussian, sigma 1).

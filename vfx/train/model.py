@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -19,49 +18,8 @@ from torch import nn
 from vfx.errors import CheckpointError, UsageError
 from vfx.models.checkpoint import check_and_load, read_checkpoint, strip_wrappers
 from vfx.models.resnet import ResNet2d
-from vfx.train.fusion import FUSIONS, TEMPORAL_FUSIONS, FusionHead
-
-ARCHS: dict[str, int] = {"resnet18": 18, "resnet50": 50}
-STREAMS: tuple[str, ...] = ("rgb", "flow")
-
-
-@dataclass(frozen=True)
-class ModelConfig:
-    streams: tuple[str, ...] = ("rgb", "flow")
-    fusion: str = "conv"
-    temporal_fusion: str = "avg"
-    arch: str = "resnet18"
-    width: int = 64  # ResNet base width; 64 is the standard network, tests use 8
-    num_segments: int = 3  # K, TSN's default for training (Wang et al. 2016, Sec. 3.1)
-    flow_length: int = 5  # L flow fields per stack -> 2L channels (TSN uses 5; Simonyan & Zisserman 10)
-    dropout: float = 0.5
-    # Feature mode: channels of each stream's stored features ({} in video mode).
-    feature_channels: tuple[tuple[str, int], ...] = ()
-
-    def __post_init__(self) -> None:
-        if not self.streams or any(s not in STREAMS for s in self.streams) or len(set(self.streams)) != len(self.streams):
-            raise UsageError(f"--streams must be rgb, flow or rgb,flow; got {','.join(self.streams)}")
-        if self.fusion not in FUSIONS:
-            raise UsageError(f"unknown --fusion {self.fusion!r}; choose one of {', '.join(FUSIONS)}")
-        if self.temporal_fusion not in TEMPORAL_FUSIONS:
-            raise UsageError(
-                f"unknown --temporal-fusion {self.temporal_fusion!r}; choose one of {', '.join(TEMPORAL_FUSIONS)}"
-            )
-        if self.arch not in ARCHS:
-            raise UsageError(f"unknown --arch {self.arch!r}; choose one of {', '.join(ARCHS)}")
-        if self.num_segments < 1 or self.flow_length < 1 or self.width < 1:
-            raise UsageError("segments, flow length and width must be positive")
-        if not 0.0 <= self.dropout < 1.0:
-            raise UsageError(f"dropout must be in [0, 1), got {self.dropout}")
-
-    @property
-    def feature_mode(self) -> bool:
-        return bool(self.feature_channels)
-
-    @property
-    def flow_channels(self) -> int:
-        return 2 * self.flow_length
-
+from vfx.train.fusion import FusionHead
+from vfx.train.params import ARCHS, STREAMS, ModelConfig  # noqa: F401 - ModelConfig is public here too
 
 class TwoStreamNet(nn.Module):
     """`forward({"rgb": [B,K,3,H,W], "flow": [B,K,2L,H,W]})` -> list of logits (see `FusionHead`)."""

@@ -1,4 +1,8 @@
-"""All parameters of a fusion training run, in one frozen dataclass saved with every checkpoint."""
+"""All parameters of a fusion training run, in one frozen dataclass saved with every checkpoint.
+
+`TrainParams` holds the network's `ModelConfig` and the sampling's `DataConfig` (both here, without torch, so
+that `vfx --help` reads their defaults without loading it; `vfx.train.model` / `vfx.train.data` name them too).
+"""
 
 from __future__ import annotations
 
@@ -8,11 +12,88 @@ from typing import Any
 
 from vfx.errors import UsageError
 from vfx.recipes import resolve_options
-from vfx.train.data import DataConfig
-from vfx.train.model import ModelConfig
 
 OPTIMIZERS = ("sgd", "adamw")
 SCHEDULES = ("cosine", "step", "constant")
+
+SPATIAL_FUSIONS: tuple[str, ...] = ("sum", "max", "concat", "conv", "bilinear")
+# "late" keeps both streams whole and averages their softmax scores (Simonyan & Zisserman 2014).
+FUSIONS: tuple[str, ...] = SPATIAL_FUSIONS + ("late",)
+TEMPORAL_FUSIONS: tuple[str, ...] = ("avg", "pool3d", "conv3d")
+
+ARCHS: dict[str, int] = {"resnet18": 18, "resnet50": 50}
+STREAMS: tuple[str, ...] = ("rgb", "flow")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    streams: tuple[str, ...] = ("rgb", "flow")
+    fusion: str = "conv"
+    temporal_fusion: str = "avg"
+    arch: str = "resnet18"
+    width: int = 64  # ResNet base width; 64 is the standard network, tests use 8
+    num_segments: int = 3  # K, TSN's default for training (Wang et al. 2016, Sec. 3.1)
+    flow_length: int = 5  # L flow fields per stack -> 2L channels (TSN uses 5; Simonyan & Zisserman 10)
+    dropout: float = 0.5
+    # Feature mode: channels of each stream's stored features ({} in video mode).
+    feature_channels: tuple[tuple[str, int], ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.streams or any(s not in STREAMS for s in self.streams) or len(set(self.streams)) != len(self.streams):
+            raise UsageError(f"--streams must be rgb, flow or rgb,flow; got {','.join(self.streams)}")
+        if self.fusion not in FUSIONS:
+            raise UsageError(f"unknown --fusion {self.fusion!r}; choose one of {', '.join(FUSIONS)}")
+        if self.temporal_fusion not in TEMPORAL_FUSIONS:
+            raise UsageError(
+                f"unknown --temporal-fusion {self.temporal_fusion!r}; choose one of {', '.join(TEMPORAL_FUSIONS)}"
+            )
+        if self.arch not in ARCHS:
+            raise UsageError(f"unknown --arch {self.arch!r}; choose one of {', '.join(ARCHS)}")
+        if self.num_segments < 1 or self.flow_length < 1 or self.width < 1:
+            raise UsageError("segments, flow length and width must be positive")
+        if not 0.0 <= self.dropout < 1.0:
+            raise UsageError(f"dropout must be in [0, 1), got {self.dropout}")
+
+    @property
+    def feature_mode(self) -> bool:
+        return bool(self.feature_channels)
+
+    @property
+    def flow_channels(self) -> int:
+        return 2 * self.flow_length
+
+
+# TSN's GroupMultiScaleCrop: crop side = short side times one of these, aspect distorted by at most one step.
+TSN_SCALES = (1.0, 0.875, 0.75, 0.66)
+FEATURE_KEYS = ("features", "spatial")
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    num_segments: int = 3
+    flow_length: int = 5
+    crop_size: int = 112
+    scales: tuple[float, ...] = TSN_SCALES
+    max_distort: int = 1
+    flip: bool = True
+    # None: use the stores' `split` attribute ("train" vs test/val); a number: hold out that fraction of
+    # each class, chosen with `split_seed` (kept apart from the training seed, so seeds share one split).
+    val_fraction: float | None = None
+    split_seed: int = 0
+    # Feature mode: "features" (pooled vectors [num_clips, D]) or "spatial" (the maps `vfx features
+    # --keep-spatial` stores, [num_clips, D, T', h, w], averaged over T').
+    feature_key: str = "features"
+    # Class pairs a horizontal flip turns into each other ("... left to right" <-> "... right to left"),
+    # swapped on every flipped sample (vfx/train/labels.py).
+    flip_label_map: tuple[tuple[str, str], ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.num_segments < 1 or self.flow_length < 1 or self.crop_size < 8:
+            raise UsageError("segments and flow length must be >= 1 and the crop size >= 8")
+        if self.val_fraction is not None and not 0.0 < self.val_fraction < 1.0:
+            raise UsageError(f"--val-fraction must be in (0, 1), got {self.val_fraction}")
+        if self.feature_key not in FEATURE_KEYS:
+            raise UsageError(f"feature key must be one of {', '.join(FEATURE_KEYS)}, got {self.feature_key!r}")
 
 
 @dataclass(frozen=True)
@@ -90,7 +171,8 @@ class TrainParams:
 
         `segments` and `flow_length` set both the model and the data sampling; `streams` is "rgb,flow" or a
         sequence, `step_epochs` "30,60" or a sequence; `grad_clip` 0 turns clipping off; `feature_maps` reads
-        the stored spatial maps in feature mode; `workers` are DataLoader workers.
+        the stored spatial maps in feature mode; `workers` are DataLoader workers; `flip_label_map` "A=B;C=D"
+        or (A, B) pairs (a recipe's list).
         """
         o = resolve_options("train-fusion", recipe, options, OPTION_DEFAULTS)
         features = tuple(str(p) for p in o["features"] or ())
@@ -101,7 +183,7 @@ class TrainParams:
                             arch=o["arch"], width=int(o["width"]), dropout=float(o["dropout"]), **shared)
         data = DataConfig(crop_size=int(o["crop_size"]), flip=bool(o["flip"]), val_fraction=o["val_fraction"],
                           split_seed=int(o["split_seed"]), feature_key="spatial" if o["feature_maps"] else "features",
-                          **shared)
+                          flip_label_map=_flip_pairs(o["flip_label_map"]), **shared)
         text = {k: None if o[k] is None else str(o[k]) for k in ("frames", "flow", "rgb_weights")}
         plain = {k: o[k] for k in _PLAIN}
         return cls(
@@ -129,6 +211,14 @@ def _epochs(value) -> tuple[int, ...]:
         raise UsageError(f"--step-epochs {value!r} is not a comma-separated list of epochs") from None
 
 
+def _flip_pairs(value) -> tuple[tuple[str, str], ...]:
+    from vfx.train.labels import parse_flip_label_map
+
+    if isinstance(value, str):
+        return parse_flip_label_map(value)
+    return tuple(tuple(p) for p in value or ())
+
+
 def _option_defaults() -> dict[str, Any]:
     p, m, d = TrainParams(), ModelConfig(), DataConfig()
     return {
@@ -136,7 +226,8 @@ def _option_defaults() -> dict[str, Any]:
         "streams": ",".join(m.streams), "fusion": m.fusion, "temporal_fusion": m.temporal_fusion, "arch": m.arch,
         "width": m.width, "segments": m.num_segments, "flow_length": m.flow_length, "crop_size": d.crop_size,
         "dropout": m.dropout, "step_epochs": None, "grad_clip": p.grad_clip, "workers": p.num_workers,
-        "val_fraction": d.val_fraction, "split_seed": d.split_seed, "flip": d.flip, "rgb_weights": None,
+        "val_fraction": d.val_fraction, "split_seed": d.split_seed, "flip": d.flip, "flip_label_map": None,
+        "rgb_weights": None,
         "init_from": None, **{k: getattr(p, k) for k in _PLAIN},
     }  # fmt: skip
 
