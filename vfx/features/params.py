@@ -354,27 +354,20 @@ def file_sha256(path: str) -> str:
     return digest.hexdigest()
 
 
-def _describe_model(choice: ModelChoice):
-    """Build the model on the meta device (no memory, no weights) to read its input spec and attributes."""
-    import torch
-
-    from vfx.models import create_model
-
-    with torch.device("meta"):
-        return create_model(choice.name, **dict(choice.kwargs))
-
-
 def resolve(params: FeatureParams) -> ResolvedFeatures:
     """Check the models and inputs, fill unset sampling and crop values from the first model's input spec."""
+    from vfx.models.registry import build_on_meta
+
     if params.models and params.spatial.short_side is None:
         # The first model's own test resize (128 for the 112-pixel video ResNets, else 256).
-        spec0 = _describe_model(params.models[0]).input_spec
+        spec0 = build_on_meta(params.models[0].name, **dict(params.models[0].kwargs)).input_spec
         params = replace(params, spatial=replace(params.spatial, short_side=max(spec0.short_side, params.spatial.crop_size or 0)))
     models = []
     for choice in params.models:
         if choice.weights is not None and not os.path.isfile(choice.weights):
             raise UsageError(f"{choice.weights}: weights file not found (for --model {choice.name})")
-        net = _describe_model(choice)
+        # On the meta device (no memory, no weights): its input spec and attributes.
+        net = build_on_meta(choice.name, **dict(choice.kwargs))
         if choice.weights is not None:
             # Check names and shapes here, before any worker starts: a mismatch is one CheckpointError listing
             # the missing / unexpected / mis-shaped keys. Loading into meta tensors copies nothing.

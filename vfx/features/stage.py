@@ -26,6 +26,7 @@ from vfx.features.clips import FlowStoreSource, FramesStoreSource, Source, Video
 from vfx.features.params import RANDOM_INIT_SEED, ResolvedFeatures
 from vfx.features.preprocess import ModelInput, ValueMap
 from vfx.features.runner import autocast, precision_note, run_batched
+from vfx.store.handles import StoreHandles
 from vfx.types import VideoItem
 
 log = logging.getLogger(__name__)
@@ -46,7 +47,7 @@ class FeaturesStage(Stage):
         self.device = "cpu"
         self.device_note: str | None = None
         self._nets: list[Any] | None = None
-        self._stores: dict[str, Any] = {}
+        self._stores = StoreHandles()
 
     # -- engine contract ---------------------------------------------------------------------------------
     def provenance(self) -> dict[str, Any]:
@@ -119,11 +120,7 @@ class FeaturesStage(Stage):
 
     # -- per video -----------------------------------------------------------------------------------------
     def _store(self, path: str):
-        if path not in self._stores:
-            from vfx.store.reader import open_store
-
-            self._stores[path] = open_store(path)
-        return self._stores[path]
+        return self._stores.get(path)
 
     def _sources(self, item: VideoItem) -> list[Source]:
         p = self.params

@@ -11,6 +11,7 @@ import os
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
+from vfx.device import DEVICES
 from vfx.errors import UsageError
 from vfx.flow.quantize import DEFAULT_BOUND, FORMATS
 from vfx.image import DEFAULT_SHORT_SIDE, Resize, parse_size
@@ -19,7 +20,6 @@ from vfx.sources.files import is_url
 
 BACKENDS = ("opencv", "torch", "farneback", "dis")
 TVL1_BACKENDS = ("opencv", "torch")
-DEVICES = ("auto", "cpu", "cuda")
 
 
 @dataclass(frozen=True)

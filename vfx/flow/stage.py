@@ -18,26 +18,18 @@ from typing import Any
 import cv2
 import numpy as np
 
+from vfx.device import resolve_device
 from vfx.engine.stage import Stage
 from vfx.errors import UsageError, VideoError
 from vfx.flow.params import FlowParams
 from vfx.flow.quantize import encode_flow_jpeg, quantize
+from vfx.store.handles import StoreHandles
 from vfx.types import VideoItem, VideoOutput
 
 log = logging.getLogger(__name__)
 
 #: Frames decoded (or read from a frames store) per step of the stream.
 WINDOW = 32
-
-
-def resolve_device(device: str) -> str:
-    import torch
-
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device == "cuda" and not torch.cuda.is_available():
-        raise UsageError("--device cuda: no CUDA device is available to PyTorch")
-    return device
 
 
 def make_backend(params: FlowParams, device: str = "cpu"):
@@ -118,7 +110,7 @@ class FlowStage(Stage):
         self.params = params
         self._backend = None
         self._device = "cpu"
-        self._stores: dict[str, Any] = {}
+        self._stores = StoreHandles()
 
     def provenance(self) -> dict[str, Any]:
         return self.params.provenance()
@@ -153,7 +145,7 @@ class FlowStage(Stage):
         self._backend = make_backend(self.params, self._device)
 
     def __getstate__(self):
-        return {"params": self.params, "_backend": None, "_device": "cpu", "_stores": {}}
+        return {"params": self.params, "_backend": None, "_device": "cpu", "_stores": StoreHandles()}
 
     def process(self, item: VideoItem) -> VideoOutput:
         if self._backend is None:
@@ -206,12 +198,8 @@ class FlowStage(Stage):
         return chunks(), len(indices), size
 
     def _from_store(self, item: VideoItem):
-        from vfx.store.reader import open_store
-
         path = self.params.from_frames
-        if path not in self._stores:
-            self._stores[path] = open_store(path)
-        store = self._stores[path]
+        store = self._stores.get(path)
         try:
             frame_index = store.frame_index(item.video_id).astype(np.int64)
             attrs = store.attrs(item.video_id)

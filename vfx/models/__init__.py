@@ -29,7 +29,7 @@ from vfx.models import corrnet, i3d, msnet, tsm  # noqa: F401 - registers the bu
 from vfx.models import csn, i3d_nl, i3d_r50, slowfast, videomae  # noqa: F401 - registers the builders
 from vfx.models import s3d, smallbignet, tsn, video_resnet  # noqa: F401 - registers the builders
 from vfx.models.base import VideoBackbone
-from vfx.models.registry import get_builder, registered_names
+from vfx.models.registry import build_on_meta, get_builder, registered_names
 from vfx.models.resnet import ResNet2d
 from vfx.models.spec import InputSpec
 
@@ -56,9 +56,7 @@ def create_model(
 
 def input_spec(name: str, **kw) -> InputSpec:
     """The `InputSpec` of model `name` built with `**kw`, without allocating its weights."""
-    with torch.device("meta"):
-        model = get_builder(name)(**kw)
-    return model.input_spec
+    return build_on_meta(name, **kw).input_spec
 
 
 def forward_features(model: VideoBackbone, x_bcthw: torch.Tensor) -> torch.Tensor:

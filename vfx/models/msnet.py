@@ -38,7 +38,7 @@ from vfx.models.correlation import local_correlation
 from vfx.models.registry import ModelCard, register
 from vfx.models.resnet import ResNet2d
 from vfx.models.spec import InputSpec
-from vfx.models.tsm import IMAGENET_MEAN, IMAGENET_STD, SegmentResNet, install_temporal_shift
+from vfx.models.tsm import IMAGENET_MEAN, IMAGENET_STD, SegmentResNet, install_temporal_shift, tsm_key_map
 
 PATCH = 15  # correlation window, resnet_TSM.py `self.patch`
 SIGMA = 5.0  # Gaussian of the kernel-soft-argmax, `apply_gaussian_kernel(sigma=5)`
@@ -165,27 +165,23 @@ class MSNet(SegmentResNet):
 
 
 def msnet_key_map(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """MotionSqueeze keys (after `module.` is stripped) -> ours. Our own keys pass through."""
-    out = {}
+    """MotionSqueeze keys (after `module.` is stripped) -> ours: its motion module and Conv1d classifier here,
+    the TSM ResNet around them as TSM's (`tsm_key_map`). Our own keys pass through."""
+    renamed = {}
     for key, value in state.items():
-        new = key
         if key.startswith("base_model."):
             rest = key[len("base_model."):]
             if rest.startswith("bn2."):
                 continue  # defined in the reference ResNet.__init__ but never used in forward
-            if rest.startswith("chnl_reduction."):
-                new = "motion.reduce." + rest[len("chnl_reduction."):]
-            elif rest.startswith("flow_refinement."):
-                new = "motion.transform." + rest[len("flow_refinement."):]
-            elif rest.startswith("fc1."):  # dropout=0: the Conv1d classifier stays in the base model
-                new = "fc." + rest[len("fc1."):]
-            else:
-                new = "backbone." + rest
-        elif key.startswith("new_fc."):
-            new = "fc." + key[len("new_fc."):]
-        if new in ("fc.weight",) and value.dim() == 3:
-            value = value[:, :, 0]  # Conv1d(D, K, kernel_size=1) weight [K, D, 1] -> Linear [K, D]
-        out[new] = value
+            for old, new in (("chnl_reduction.", "motion.reduce."), ("flow_refinement.", "motion.transform."),
+                             ("fc1.", "fc.")):  # fc1: dropout=0, the Conv1d classifier stays in the base model
+                if rest.startswith(old):
+                    key = new + rest[len(old):]
+                    break
+        renamed[key] = value
+    out = tsm_key_map(renamed)
+    if "fc.weight" in out and out["fc.weight"].dim() == 3:
+        out["fc.weight"] = out["fc.weight"][:, :, 0]  # Conv1d(D, K, kernel_size=1) weight [K, D, 1] -> Linear [K, D]
     return out
 
 

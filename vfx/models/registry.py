@@ -66,5 +66,13 @@ def get_card(name: str) -> ModelCard | None:
     return _CARDS.get(name)
 
 
+def build_on_meta(name: str, **kw) -> nn.Module:
+    """Model `name` on the meta device, in eval mode: its attributes and shapes without memory or weights."""
+    import torch
+
+    with torch.device("meta"):
+        return get_builder(name)(**kw).eval()
+
+
 def registered_names() -> list[str]:
     return sorted(_REGISTRY)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from vfx.models.registry import ModelCard, get_builder, get_card
+from vfx.models.registry import ModelCard, build_on_meta, get_card
 from vfx.models.spec import InputSpec
 
 
@@ -47,9 +47,9 @@ def count_gflops(model: torch.nn.Module, x: torch.Tensor) -> float:
 
 def summarise(name: str, **kw) -> ModelSummary:
     """Parameters and GFLOPs of `name` at its default input, computed on the meta device."""
+    model = build_on_meta(name, **kw)
+    spec = model.input_spec
     with torch.device("meta"):
-        model = get_builder(name)(**kw).eval()
-        spec = model.input_spec
         x = torch.empty(1, spec.channels, spec.num_frames, spec.size, spec.size)
         gflops = count_gflops(model, x)
     params = sum(p.numel() for p in model.parameters())

@@ -28,6 +28,7 @@ from torch.utils.data import Dataset
 
 from vfx.errors import UsageError
 from vfx.train.labels import flip_label_index
+from vfx.store.handles import StoreHandles
 from vfx.store.reader import open_store
 from vfx.train.params import FEATURE_KEYS, TSN_SCALES, DataConfig  # noqa: F401 - DataConfig is public here too
 
@@ -185,33 +186,22 @@ def _open(path: str | os.PathLike, kind: str):
 
 
 class _LazyStores:
-    """Store handles per process: opened on first use after a fork/spawn, never shared across processes."""
+    """The datasets' stores by stream name, opened per process on first use (`StoreHandles`)."""
 
     def __init__(self, paths: dict[str, str], kinds: dict[str, str]):
         self.paths = paths
         self.kinds = kinds
-        self._pid: int | None = None
-        self._stores: dict = {}
+        self._handles = StoreHandles()
 
     def get(self, name: str):
-        if self._pid != os.getpid():
-            self._stores = {}  # handles inherited through fork belong to the parent: never reuse them
-            self._pid = os.getpid()
-        if name not in self._stores:
-            self._stores[name] = _open(self.paths[name], self.kinds[name])
-        return self._stores[name]
+        return self._handles.get(self.paths[name], lambda path: _open(path, self.kinds[name]))
 
     @property
     def opened(self) -> bool:
-        return self._pid == os.getpid() and bool(self._stores)
+        return self._handles.opened
 
     def close(self) -> None:
-        for store in self._stores.values():
-            store.close()
-        self._stores = {}
-
-    def __getstate__(self):
-        return {"paths": self.paths, "kinds": self.kinds, "_pid": None, "_stores": {}}
+        self._handles.close()
 
 
 @dataclass(frozen=True)

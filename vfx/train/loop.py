@@ -25,8 +25,10 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
+from vfx.device import resolve_device
 from vfx.errors import CheckpointError, UsageError
 from vfx.models.checkpoint import check_and_load
+from vfx.store.layout import write_json_atomic
 from vfx.train.data import Datasets, build_feature_datasets, build_video_datasets
 from vfx.train.fusion import loss as fusion_loss
 from vfx.train.fusion import scores as fusion_scores
@@ -181,15 +183,6 @@ def _inputs(batch: dict, streams, device: torch.device) -> dict[str, torch.Tenso
     return {s: batch[s].to(device) for s in streams}
 
 
-def resolve_device(name: str) -> torch.device:
-    """auto: CUDA when torch sees a GPU, else CPU. Determinism is promised on CPU only."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise UsageError(f"--device cuda: torch {torch.__version__} sees no CUDA GPU here; use --device cpu")
-    return torch.device(name)
-
-
 @torch.no_grad()
 def evaluate(model: TwoStreamNet, dataset, classes, params: TrainParams, progress: bool = False) -> dict:
     """Held-out metrics over `dataset` (centre segments and crops): one prediction per video."""
@@ -259,12 +252,6 @@ def load_checkpoint(path: str | os.PathLike) -> dict:
     return state
 
 
-def _write_json(path: Path, data) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=1, sort_keys=True, allow_nan=True))
-    os.replace(tmp, path)
-
-
 def train_fusion(
     params: TrainParams,
     run_dir: str | os.PathLike,
@@ -288,7 +275,7 @@ def train_fusion(
     datasets.train.repeats = params.epoch_repeats
     resuming = resume and ckpt_path.exists()
     model, params = build_model(params, datasets, initialise=not resuming)
-    device = resolve_device(params.device)
+    device = torch.device(resolve_device(params.device))
     # Created only now: a usage error above (stores, classes, device) leaves no empty run directory behind.
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -381,9 +368,9 @@ def train_fusion(
         title=f"held-out top-1 {100 * metrics['top1']:.1f} % ({metrics['num_videos']} videos)",
     )
     summary = {"final": metrics, "history": history, "num_parameters": n_params, "params": params.to_dict()}
-    _write_json(run_dir / "metrics.json", summary)
+    write_json_atomic(run_dir / "metrics.json", summary)
     if metrics_json is not None:
-        _write_json(Path(metrics_json), metrics)
+        write_json_atomic(Path(metrics_json), metrics)
     return TrainResult(run_dir, metrics, history, n_params, classes, model)
 
 
@@ -412,5 +399,5 @@ def evaluate_checkpoint(
         )
     model = TwoStreamNet(params.model, len(state["classes"]))
     check_and_load(model, state["model"], str(checkpoint))
-    model.to(resolve_device(device or params.device))
+    model.to(torch.device(resolve_device(device or params.device)))
     return evaluate(model, datasets.val, datasets.classes, params, progress=progress)
