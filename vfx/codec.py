@@ -68,3 +68,9 @@ def decode_jpegs(buffer: np.ndarray, offsets: np.ndarray, indices: Sequence[int]
         else:
             frames.append(simplejpeg.decode_jpeg(data, colorspace="RGB"))
     return np.stack(frames) if frames else np.zeros((0, 0, 0, 3) if not gray else (0, 0, 0), np.uint8)
+
+
+def dequantize_flow(q: np.ndarray, bound: float) -> np.ndarray:
+    """uint8 flow -> float32 pixels: q * (2B / 255) - B, the inverse of denseflow's quantisation
+    (vfx.flow.quantize). Cast before the arithmetic: in uint8 it would wrap around."""
+    return q.astype(np.float32) * np.float32(2 * bound / 255.0) - np.float32(bound)

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
+# `dequantize` lives in the codec (a leaf) so that the store reader uses the same formula without importing flow.
+from vfx.codec import dequantize_flow as dequantize  # noqa: F401 - re-exported by vfx.flow
 from vfx.codec import encode_jpegs
 from vfx.errors import UsageError
 
@@ -27,11 +29,6 @@ def quantize(flow: np.ndarray, bound: float) -> np.ndarray:
     # NaN (which no backend produces) would otherwise become an arbitrary byte: make it "no motion".
     q = np.where(np.isnan(v), np.rint(127.5), q)
     return q.astype(np.uint8)
-
-
-def dequantize(q: np.ndarray, bound: float) -> np.ndarray:
-    """uint8 -> float32 pixels: q * (2B / 255) - B (the reader's formula)."""
-    return q.astype(np.float32) * np.float32(2 * bound / 255.0) - np.float32(bound)
 
 
 def encode_flow_jpeg(flow_nhw2: np.ndarray, bound: float, quality: int = 95) -> tuple[np.ndarray, np.ndarray]:

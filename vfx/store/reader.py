@@ -13,7 +13,7 @@ from typing import Any
 import h5py
 import numpy as np
 
-from vfx.codec import decode_jpegs
+from vfx.codec import decode_jpegs, dequantize_flow
 from vfx.errors import UsageError
 from vfx.store.layout import read_ledgers, read_manifest, shard_path, video_status
 
@@ -112,7 +112,7 @@ class Store:
         if not dequantize:
             return flow
         if flow.dtype == np.uint8:
-            return flow.astype(np.float32) * np.float32(2 * bound / 255.0) - np.float32(bound)
+            return dequantize_flow(flow, bound)
         return flow.astype(np.float32)
 
     def stored_jpegs(self, video_id: str) -> tuple[np.ndarray, np.ndarray] | None:
