@@ -78,7 +78,7 @@ class NeedsGpu(Crashy):
 
 
 def test_more_gpus_per_worker_than_the_cluster_has_is_a_usage_error(ray_local, tmp_path):
-    with pytest.raises(UsageError, match="needs 2 GPU but the Ray cluster has 1"):
+    with pytest.raises(UsageError, match=r"each worker needs 1 CPU and 2 GPU but no node of the Ray cluster has that \(.*: 2 CPU, 1 GPU\)"):
         run_stage(NeedsGpu(str(tmp_path), "", ""), [VideoItem("v0", "/x.mp4")], tmp_path / "s", RunOptions(progress=False))
 
 
@@ -97,3 +97,92 @@ def test_embedded_cluster_workers_run_at_normal_priority():
     assert result.returncode == 0, result.stderr
     worker, driver = result.stdout.split()[-2:]
     assert worker == driver
+
+
+class Stalls(Stage):
+    """v1 sleeps far past any timeout; v2 opens a FIFO nobody writes (a read that never returns); others are quick."""
+
+    kind = "toy"
+
+    def __init__(self, fifo: str):
+        self.fifo = fifo
+
+    def provenance(self):
+        return {}
+
+    def process(self, item):
+        if item.video_id == "v1":
+            import time
+
+            time.sleep(600)
+        if item.video_id == "v2":
+            with open(self.fifo, "rb") as f:  # blocks in open(2) until a writer appears: never
+                f.read()
+        return VideoOutput(datasets={"value": np.full(2, int(item.video_id[1:]), np.int32)})
+
+
+def test_watchdog_records_stalled_videos_as_timed_out_and_the_run_goes_on(ray_local, tmp_path):
+    fifo = tmp_path / "never"
+    os.mkfifo(fifo)
+    items = [VideoItem(f"v{i}", f"/data/v{i}.mp4") for i in range(5)]
+    summary = run_stage(Stalls(str(fifo)), items, tmp_path / "s",
+                        RunOptions(workers=2, shard_size=5, video_timeout=4, progress=False))
+    assert (summary.done, summary.failed) == (3, 2)
+    store = vfx.open_store(tmp_path / "s")
+    assert store.failures() == {"v1": "/data/v1.mp4: timed out after 4 s", "v2": "/data/v2.mp4: timed out after 4 s"}
+    assert store.video_ids() == ["v0", "v3", "v4"]
+
+
+def test_serial_watchdog_interrupts_a_slow_video(tmp_path):
+    items = [VideoItem("v0", "/data/v0.mp4"), VideoItem("v1", "/data/v1.mp4")]
+    summary = run_stage(Stalls(""), items, tmp_path / "s", RunOptions(engine="serial", video_timeout=1, progress=False))
+    assert (summary.done, summary.failed) == (1, 1)
+    assert vfx.open_store(tmp_path / "s").failures() == {"v1": "/data/v1.mp4: timed out after 1 s"}
+
+
+class Where(Stage):
+    """Records which process ran each video and the threads the engine gave it; asks for half a GPU."""
+
+    kind = "toy"
+
+    def provenance(self):
+        return {}
+
+    def resources(self):
+        return {"num_cpus": None, "num_gpus": 0.5}
+
+    def set_threads(self, threads):
+        self.threads = threads
+
+    def process(self, item):
+        import time
+
+        time.sleep(0.3)
+        return VideoOutput(attrs={"pid": os.getpid(), "threads": self.threads,
+                                  "gpus": os.environ.get("CUDA_VISIBLE_DEVICES", "")})
+
+
+def test_fractional_logical_gpus_run_as_many_workers_as_fit_with_the_node_cpus_shared(ray_local, tmp_path):
+    """2 CPUs, 1 logical GPU, 0.5 GPU per worker: two workers of one CPU each (not one, not a hang)."""
+    items = [VideoItem(f"v{i}", f"/data/v{i}.mp4") for i in range(8)]
+    summary = run_stage(Where(), items, tmp_path / "s", RunOptions(shard_size=1, progress=False))
+    assert summary.done == 8
+    store = vfx.open_store(tmp_path / "s")
+    attrs = [store.attrs(v) for v in store.video_ids()]
+    assert len({a["pid"] for a in attrs}) == 2
+    assert {int(a["threads"]) for a in attrs} == {1}
+    assert {a["gpus"] for a in attrs} == {"0"}  # both share the one logical GPU
+
+
+def test_an_actor_that_cannot_be_placed_is_reported_with_rays_pending_demand(ray_local, tmp_path, capsys):
+    blocker = ray.remote(num_cpus=2)(type("Hold", (), {"ping": lambda self: 1})).remote()
+    ray.get(blocker.ping.remote())  # holds both CPUs of the cluster
+    try:
+        with pytest.raises(UsageError, match="no Ray worker could be placed"):
+            run_stage(FramesStage(), [VideoItem("v0", "/x.mp4")], tmp_path / "s",
+                      RunOptions(workers=1, placement_timeout=3, progress=False))
+    finally:
+        ray.kill(blocker)
+    err = capsys.readouterr().err
+    assert "Ray could not place it within 3 s (asked for {'num_cpus': 1.0}; Ray's pending demand: " in err
+    assert "free now: 0 CPU, 1 GPU)" in err

@@ -1,7 +1,7 @@
 """The Typer application every command module registers on, and the exit-code conventions.
 
 Exit codes: 0 all videos done; 1 the run finished but some videos failed (a summary line says how
-many); 2 usage error (bad flag, missing or unreadable input, parameter clash with an existing store).
+many, or an earlier run left failed videos); 2 usage error (bad flag, missing or unreadable input, parameter clash with an existing store, no Ray worker can be placed); 130 interrupted (Ctrl-C).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from vfx.errors import VfxError
 EXIT_OK = 0
 EXIT_SOME_FAILED = 1
 EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report a Ctrl-C
 
 app = typer.Typer(
     name="vfx",
@@ -40,8 +41,13 @@ def handle_errors(fn: F) -> F:
 
     @wraps(fn)
     def wrapper(*args, **kwargs):
+        from vfx.engine.driver import Interrupted
+
         try:
             return fn(*args, **kwargs)
+        except Interrupted as exc:
+            typer.echo(str(exc), err=True)
+            raise typer.Exit(EXIT_INTERRUPTED) from None
         except VfxError as exc:
             raise fail(str(exc)) from None
 

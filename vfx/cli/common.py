@@ -68,5 +68,9 @@ def finish(summary: RunSummary) -> None:
         if len(summary.failures) > 20:
             typer.echo(f"  ... and {len(summary.failures) - 20} more (vfx info {summary.store})", err=True)
         typer.echo(f"{summary.failed} of {summary.total} videos failed", err=True)
+    if summary.failed_earlier:
+        typer.echo(f"{summary.failed_earlier} videos failed earlier (vfx info lists them); --retry-failed tries "
+                   "them again", err=True)
+    if not summary.ok:
         raise typer.Exit(EXIT_SOME_FAILED)
     raise typer.Exit(EXIT_OK)

@@ -1,18 +1,22 @@
 """`run_stage`: plan the shards of a run, execute them (Ray or in-process), report progress, index the store.
 
-The driver owns retries and progress. A video that raises is recorded as failed by the worker and the run goes
-on. A worker process that dies (segfault, SIGKILL, OOM kill) loses only its shard in flight: the driver starts
-a new worker and retries the shard; the video that was in flight when a worker died twice is recorded as
-failed ("worker died while processing") instead of being tried a third time.
+The driver owns retries, deadlines and progress, and is the only one that declares a video done: a worker's
+`close_shard` returns a receipt, and only after `StoreWriter.commit` has checked the shard is in the store do
+its videos count. A video that raises is recorded as failed by the worker and the run goes on. A worker that
+dies (segfault, SIGKILL, OOM kill, its node lost) loses only its shard in flight, which is retried on whichever
+worker is free first; the video that was in flight when a worker died twice is recorded as failed ("worker
+died while processing"), and one that overruns its deadline as "timed out after N s".
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import re
+import signal
+import sys
+import threading
 import time
-from collections import Counter, deque
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,42 +24,93 @@ from typing import Any
 from tqdm import tqdm
 
 from vfx.engine.options import RunOptions
-from vfx.engine.plan import Shard, balance_shards, plan_shards
+from vfx.engine.plan import Shard, plan_shards
 from vfx.engine.stage import Stage
 from vfx.engine.worker import ShardWorker, VideoResult
 from vfx.errors import UsageError, VfxError
+from vfx.store.layout import remove_incomplete
+from vfx.store.writer import StoreError, StoreWriter
 from vfx.types import VideoItem
-from vfx.store.writer import StoreWriter
 
 #: A video in flight when its worker died this many times is recorded as failed.
 MAX_WORKER_DEATHS = 2
-#: A shard whose open/close keeps failing (not a video's fault: disk full, setup crash) stops the run.
+#: A shard whose open/close keeps failing (not a video's fault: disk full, store unreachable) stops the run.
 MAX_SHARD_ATTEMPTS = 4
 WORKER_DIED = "worker died while processing"
 
 
+class Interrupted(VfxError):
+    """The run was stopped by Ctrl-C (SIGINT) after leaving the store consistent; the message says how to resume."""
+
+
 @dataclass
 class RunSummary:
-    store: Path
+    store: Path | str
     kind: str
     total: int = 0  # items given
     skipped: int = 0  # already recorded by an earlier run
     done: int = 0
     failed: int = 0
+    failed_earlier: int = 0  # recorded as failed by an earlier run and not retried (see --retry-failed)
     failures: dict[str, str] = field(default_factory=dict)  # of this run
     elapsed_sec: float = 0.0
     engine: str = "serial"
+    unit: str = "frames"
+    units: int = 0  # stage units (frames, pairs, clips) of the videos committed by this run
 
     @property
     def ok(self) -> bool:
-        return self.failed == 0
+        return self.failed == 0 and self.failed_earlier == 0
 
     def line(self) -> str:
         rate = self.done / self.elapsed_sec if self.elapsed_sec > 0 else 0.0
+        unit_rate = f", {self.units / self.elapsed_sec:.1f} {self.unit}/s" if self.elapsed_sec > 0 and self.units else ""
         return (
             f"{self.kind}: {self.done} done, {self.failed} failed, {self.skipped} already in the store "
-            f"({self.elapsed_sec:.1f} s, {rate:.2f} videos/s) -> {self.store}"
+            f"({self.elapsed_sec:.1f} s, {rate:.2f} videos/s{unit_rate}) -> {self.store}"
         )
+
+
+def say(message: str) -> None:
+    """A status line on stderr that does not break the progress bar."""
+    tqdm.write(message, file=sys.stderr)
+
+
+class Progress:
+    """The run's single bar: committed videos only; in-flight units per second and time left in the postfix."""
+
+    def __init__(self, todo: int, unit: str, enabled: bool):
+        self.unit = unit
+        self.bar = tqdm(total=todo, unit="video", disable=not enabled or todo == 0, dynamic_ncols=True, leave=True)
+        self.started = time.monotonic()
+        self.units = 0  # committed and in flight, for the rate
+        self._shown = 0.0
+
+    def committed(self, results: list[VideoResult], summary: RunSummary) -> None:
+        for result in results:
+            if result.status == "done":
+                summary.done += 1
+                summary.units += result.units
+            else:
+                summary.failed += 1
+                summary.failures[result.video_id] = result.reason
+        self.bar.update(len(results))
+        self.show(summary, force=True)
+
+    def show(self, summary: RunSummary, inflight_units: int = 0, eta_sec: float | None = None, force=False) -> None:
+        now = time.monotonic()
+        if not force and now - self._shown < 0.5:
+            return
+        self._shown = now
+        rate = (summary.units + inflight_units) / max(1e-9, now - self.started)
+        post = {"done": summary.done, "failed": summary.failed, self.unit + "/s": f"{rate:.1f}"}
+        if eta_sec is not None:
+            post["video left"] = f"{eta_sec:.0f}s"
+        self.bar.set_postfix(post, refresh=False)
+        self.bar.refresh()
+
+    def close(self) -> None:
+        self.bar.close()
 
 
 def run_stage(
@@ -64,63 +119,145 @@ def run_stage(
     output: str | os.PathLike,
     options: RunOptions = RunOptions(),
 ) -> RunSummary:
-    """Run `stage` over `items` into the store at `output`, resuming whatever an earlier run finished."""
-    engine, workers, address, progress = options.engine, options.workers, options.address, options.progress
+    """Run `stage` over `items` into the store at `output`, resuming whatever an earlier run finished.
+
+    Ctrl-C raises `Interrupted` once the store is consistent (committed shards kept, nothing half-written).
+    """
     if not items:
         raise UsageError("no videos to process")
     started = time.perf_counter()
-    writer = StoreWriter.open(output, stage.kind, stage.provenance(), overwrite=options.overwrite)
-    store = writer.path
+    # Connect first: a cluster that cannot be reached leaves no store behind.
+    ray_started = init_ray(options.address) if options.engine == "ray" else False
+    writer = None
     try:
-        shards = plan_shards(items, writer.recorded, writer.next_shard_id(), options.shard_size, options.retry_failed)
-    except BaseException:
-        writer.close()
-        raise
-    todo = sum(len(s.items) for s in shards)
-    summary = RunSummary(store, stage.kind, total=len(items), skipped=len(items) - todo, engine=engine)
-
-    bar = tqdm(total=todo, unit="video", disable=not progress or todo == 0, dynamic_ncols=True, leave=True)
-
-    def on_result(result: VideoResult, undo: bool = False) -> None:
-        sign = -1 if undo else 1
-        if result.status == "done":
-            summary.done += sign
-        else:
-            summary.failed += sign
-            if undo:
-                summary.failures.pop(result.video_id, None)
-            else:
-                summary.failures[result.video_id] = result.reason
-        bar.update(sign)
-        bar.set_postfix(done=summary.done, failed=summary.failed, refresh=False)
-
-    try:
-        if shards:
-            stage.prepare()
-            if engine == "serial":
-                _run_serial(stage, writer, shards, on_result)
-            else:
-                _run_ray(stage, writer, shards, on_result, workers=workers, address=address)
+        writer = StoreWriter.open(output, stage.kind, stage.provenance(), overwrite=options.overwrite)
+        summary = _run(stage, items, writer, options)
+    except KeyboardInterrupt:
+        raise _interrupted(writer, output) from None
     finally:
-        bar.close()
-        writer.close()
+        if writer is not None:
+            writer.close()
+        if ray_started:
+            _shutdown_ray()
     summary.elapsed_sec = time.perf_counter() - started
     return summary
 
 
-def _run_serial(stage: Stage, writer: StoreWriter, shards: list[Shard], on_result) -> None:
+def _run(stage: Stage, items: list[VideoItem], writer: StoreWriter, options: RunOptions) -> RunSummary:
+    recorded = writer.recorded
+    shards = plan_shards(items, recorded, writer.next_shard_id(), options.shard_size, options.retry_failed)
+    todo = sum(len(s.items) for s in shards)
+    failed_before = sum(1 for i in items if (recorded.get(i.video_id) or {}).get("status") == "failed")
+    summary = RunSummary(writer.url, stage.kind, total=len(items), skipped=len(items) - todo, engine=options.engine,
+                         unit=stage.unit, failed_earlier=0 if options.retry_failed else failed_before)  # fmt: skip
+    if summary.skipped:
+        earlier = f", {failed_before} failed earlier" if failed_before and not options.retry_failed else ""
+        say(f"resuming: {summary.skipped - summary.failed_earlier} of {len(items)} done{earlier}, {todo} to go")
+    if not shards:
+        return summary
+    stage.prepare()
+    progress = Progress(todo, stage.unit, options.progress)
+    try:
+        if options.engine == "serial":
+            _run_serial(stage, writer, shards, options, progress, summary)
+        else:
+            from vfx.engine.ray_pool import RayPool
+
+            RayPool(stage, writer, options, progress, summary).run(shards)
+    finally:
+        progress.close()
+    return summary
+
+
+def _interrupted(writer: StoreWriter | None, output) -> Interrupted:
+    saved = 0
+    if writer is not None:
+        if writer.location.is_local:
+            remove_incomplete(writer.path)  # the killed workers' scratch files in STORE/tmp
+        saved = sum(1 for v in list(writer.recorded) if (writer.recorded.get(v) or {}).get("status") == "done")
+    where = writer.url if writer is not None else output
+    return Interrupted(f"interrupted: {saved} videos saved in {where}; run the same command to resume")
+
+
+# -- in-process engine ------------------------------------------------------------------------------------
+
+
+class _TimedOut(BaseException):
+    """Raised in the main thread by the serial engine's SIGALRM watchdog (a BaseException so that a stage's
+    `except Exception` cannot swallow it)."""
+
+
+@contextmanager
+def _alarm(seconds: float):
+    """SIGALRM after `seconds` in the main thread. It interrupts Python code and interruptible system calls,
+    not a native call that never returns: the Ray engine, which kills the worker process, is the hard bound."""
+    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "setitimer"):
+        yield
+        return
+
+    def fire(signum, frame):
+        raise _TimedOut()
+
+    previous = signal.signal(signal.SIGALRM, fire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def _run_serial(stage, writer, shards, options: RunOptions, progress: Progress, summary: RunSummary) -> None:
     worker = ShardWorker(stage, writer.url)
+    threads = (os.cpu_count() or 1) if stage.resources().get("num_cpus", 1) is None else None
+    worker.start(threads, None)
+    stage._progress = _serial_progress(worker, progress, summary)
+    skips: dict[str, str] = {}
     for shard in shards:
-        worker.open_shard(shard, {})
-        for _ in shard.items:
-            on_result(worker.next_video())
-        writer.commit(worker.close_shard())
+        while True:  # a timed-out video is recorded as failed and its shard redone without it
+            worker.open_shard(shard, {v: r for v, r in skips.items() if v in {i.video_id for i in shard.items}})
+            results = []
+            try:
+                for item in shard.items:
+                    limit = options.timeout_for(_duration(item))
+                    try:
+                        with _alarm(limit):
+                            results.append(worker.next_video())
+                    except _TimedOut:
+                        skips[item.video_id] = f"{item.path}: timed out after {limit:g} s"
+                        raise
+            except _TimedOut:
+                worker.abort_shard()
+                continue
+            writer.commit(worker.close_shard())
+            progress.committed(results, summary)
+            break
+
+
+def _serial_progress(worker: ShardWorker, progress: Progress, summary: RunSummary):
+    def report(done: int, total: int | None) -> None:
+        worker._on_progress(done, total)
+        units, total = worker.poll()
+        rate = units / max(1e-9, time.monotonic() - progress.started)
+        eta = (total - units) / rate if total and rate > 0 else None
+        progress.show(summary, inflight_units=units, eta_sec=eta)
+
+    return report
+
+
+def _duration(item: VideoItem) -> float | None:
+    if item.start_sec is not None and item.end_sec is not None:
+        return max(0.0, item.end_sec - item.start_sec)
+    return None
+
+
+# -- Ray connection ---------------------------------------------------------------------------------------
 
 
 def init_ray(address: str | None, num_cpus: int | None = None) -> bool:
-    """Connect to Ray. Returns True when this call started a local cluster (then the caller shuts it down).
+    """Connect to Ray. Returns True when this call connected (then the caller shuts it down).
 
-    Default: an embedded cluster on this machine (`address="local"`); `--address auto|ray://...` or
+    Default: an embedded cluster on this machine (`address="local"`); `--address auto|host:port|ray://...` or
     RAY_ADDRESS join an existing one.
     """
     import ray
@@ -137,11 +274,31 @@ def init_ray(address: str | None, num_cpus: int | None = None) -> bool:
         # open every run's output.
         logging.getLogger("ray._private.authentication.authentication_token_setup").setLevel(logging.ERROR)
     _check_reachable(address)
+    # Ray puts the driver's working directory first on every worker's sys.path: a folder named `vfx` there (a
+    # clone, say) would shadow the installed package in the workers. Connect from the installed package's
+    # parent instead, where `import vfx` is the installed vfx.
+    here = os.getcwd()
+    os.chdir(Path(__file__).resolve().parents[2])
     try:
         ray.init(address=address, **kwargs)
     except (ConnectionError, RuntimeError, ValueError) as exc:
-        raise UsageError(f"cannot connect to Ray at {address!r}: {exc}") from None
+        raise UsageError(_connection_error(address, exc)) from None
+    except Exception as exc:  # noqa: BLE001 - ray.exceptions.AuthenticationError and kin: one line, not a trace
+        raise UsageError(_connection_error(address, exc)) from None
+    finally:
+        os.chdir(here)
     return True
+
+
+def _connection_error(address: str, exc: BaseException) -> str:
+    text = " ".join(str(exc).split())[:300] or type(exc).__name__
+    if "authentication" in text.lower() or "token" in text.lower() or "Authentication" in type(exc).__name__:
+        return (
+            f"cannot connect to Ray at {address!r}: the cluster requires token authentication ({text}); set "
+            "RAY_AUTH_TOKEN to the cluster's token (or RAY_AUTH_TOKEN_PATH to a file holding it), with "
+            "RAY_AUTH_MODE=token"
+        )
+    return f"cannot connect to Ray at {address!r}: {text}"
 
 
 def _check_reachable(address: str) -> None:
@@ -158,130 +315,11 @@ def _check_reachable(address: str) -> None:
         raise UsageError(f"cannot connect to Ray at {address!r}: {exc}") from None
 
 
-@dataclass
-class _Slot:
-    """One worker actor and the shard it is running: refs of open, next_video x N, close, consumed in order."""
-
-    actor: Any
-    shard: Shard | None = None
-    refs: list[Any] = field(default_factory=list)
-    pos: int = 0
-    results: list[VideoResult] = field(default_factory=list)
-
-
-def _run_ray(stage: Stage, writer: StoreWriter, shards: list[Shard], on_result, *, workers: int | None, address: str | None):
+def _shutdown_ray() -> None:
     import ray
-    from ray.exceptions import RayActorError, RayTaskError, WorkerCrashedError
-
-    resources = stage.resources()
-    cpus_per_worker = float(resources.get("num_cpus", 1))
-    local_cpus = None
-    if workers is not None and (address or os.environ.get("RAY_ADDRESS") or "local") == "local":
-        # The user asked for N worker processes: give the embedded cluster room for them.
-        local_cpus = max(os.cpu_count() or 1, int(workers * cpus_per_worker + 0.999))
-    started = init_ray(address, local_cpus)
-    actor_cls = ray.remote(max_restarts=0, max_task_retries=0, **resources)(ShardWorker)
-    available = ray.cluster_resources()
-    for name, key in (("num_gpus", "GPU"), ("num_cpus", "CPU")):
-        if resources.get(name, 0) > available.get(key, 0):
-            if started:
-                ray.shutdown()
-            raise UsageError(
-                f"each worker needs {resources[name]:g} {key} but the Ray cluster has {available.get(key, 0):g}"
-               
-            )
-    if workers is None:
-        if resources.get("num_gpus"):
-            workers = int(available.get("GPU", 0) // resources["num_gpus"]) or 1
-        else:
-            workers = max(1, int(available.get("CPU", 1) // max(cpus_per_worker, 1e-9)))
-    shards = balance_shards(shards, workers)
-    queue: deque[Shard] = deque(shards)
-    skips: dict[str, str] = {}
-    deaths: Counter[str] = Counter()
-    attempts: Counter[int] = Counter()
-    slots = [_Slot(actor_cls.remote(stage, writer.url)) for _ in range(min(workers, len(shards)))]
-
-    def assign(slot: _Slot) -> None:
-        slot.shard = queue.popleft() if queue else None
-        slot.pos, slot.results, slot.refs = 0, [], []
-        if slot.shard is None:
-            return
-        attempts[slot.shard.shard_id] += 1
-        shard_skips = {i.video_id: skips[i.video_id] for i in slot.shard.items if i.video_id in skips}
-        slot.refs = [slot.actor.open_shard.remote(slot.shard, shard_skips)]
-        slot.refs += [slot.actor.next_video.remote() for _ in slot.shard.items]
-        slot.refs.append(slot.actor.close_shard.remote())
-
-    def retry(slot: _Slot, reason: str, worker_died: bool) -> None:
-        shard = slot.shard
-        assert shard is not None
-        for result in slot.results:  # the shard's file is gone: its videos are redone
-            on_result(result, undo=True)
-        if 1 <= slot.pos <= len(shard.items) and worker_died:
-            culprit = shard.items[slot.pos - 1].video_id
-            deaths[culprit] += 1
-            if deaths[culprit] >= MAX_WORKER_DEATHS:
-                skips[culprit] = f"{shard.items[slot.pos - 1].path}: {WORKER_DIED} ({deaths[culprit]} times)"
-        elif attempts[shard.shard_id] >= MAX_SHARD_ATTEMPTS:
-            raise VfxError(f"shard {shard.shard_id} failed {attempts[shard.shard_id]} times; last error: {reason}")
-        queue.appendleft(shard)
-        if worker_died:
-            ray.kill(slot.actor, no_restart=True)
-            slot.actor = actor_cls.remote(stage, writer.url)
-        assign(slot)
 
     try:
-        for slot in slots:
-            assign(slot)
-        while any(s.shard is not None for s in slots):
-            waiting = {s.refs[s.pos]: s for s in slots if s.shard is not None}
-            ready, _ = ray.wait(list(waiting), num_returns=1, timeout=1.0)
-            for ref in ready:
-                slot = waiting[ref]
-                try:
-                    value = ray.get(ref)
-                except (RayActorError, WorkerCrashedError) as exc:
-                    _raise_if_setup_failed(exc)
-                    retry(slot, _one_line(exc), worker_died=True)
-                    continue
-                except RayTaskError as exc:  # open/close raised (e.g. disk full): not one video's fault
-                    retry(slot, _one_line(exc), worker_died=False)
-                    continue
-                assert slot.shard is not None
-                if 1 <= slot.pos <= len(slot.shard.items):
-                    slot.results.append(value)
-                    on_result(value)
-                elif slot.pos == len(slot.shard.items) + 1:
-                    writer.commit(value)
-                slot.pos += 1
-                if slot.pos == len(slot.refs):
-                    assign(slot)
-    finally:
-        for slot in slots:
-            ray.kill(slot.actor, no_restart=True)
-        if started:
-            ray.shutdown()
+        ray.shutdown()
+    except Exception:  # noqa: BLE001 - the cluster may already be gone (Ctrl-C reached its processes too)
+        pass
 
-
-def _raise_if_setup_failed(exc: Exception) -> None:
-    """A Python exception in the stage's setup (bad weights, missing GPU) stops the run with its message.
-
-    Ray reports it as the actor's death with the creation task's traceback in the text; a vfx error in there
-    is re-raised as itself so the user sees the one-line message, not a Ray traceback.
-    """
-    text = str(exc)
-    if "creation task" not in text and "__init__" not in text:
-        return
-    import vfx.errors
-
-    found = re.findall(r"vfx\.errors\.(\w+): (.+)", text)
-    if found:
-        name, message = found[-1]
-        raise getattr(vfx.errors, name, VfxError)(message.strip()) from None
-    raise VfxError(f"worker setup failed: {_one_line(exc)}") from None
-
-
-def _one_line(exc: BaseException) -> str:
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    return lines[-1][:300] if lines else type(exc).__name__

@@ -67,8 +67,8 @@ def fit_workers(
         raise UsageError(_nothing_fits(nodes, cpus, gpus))
     want = total_room if workers is None else min(workers - sum(taken.values()), total_room)
     chosen: dict[str, int] = {}
-    for _ in range(max(0, want)):  # one at a time to the node with the most room left: an even spread
-        node = max(nodes, key=lambda n: (room[n.node_id], n.cpus))
+    for _ in range(max(0, want)):  # one at a time to the node with room that has the fewest: an even spread
+        node = max(nodes, key=lambda n: (room[n.node_id] > 0, -chosen.get(n.node_id, 0), room[n.node_id], n.cpus))
         room[node.node_id] -= 1
         chosen[node.node_id] = chosen.get(node.node_id, 0) + 1
     out = []

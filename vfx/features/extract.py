@@ -45,10 +45,7 @@ def prepare_features(params: FeatureParams, options: RunOptions = RunOptions()) 
     for label, path, kind in (("--from-frames", params.from_frames, "frames"), ("--from-flow", params.from_flow, "flow")):
         if path is not None:
             _check_input_store(label, path, kind)
-    if params.threads is None:
-        # CPU workers share the cores between them (one worker with all cores batches best on CPU).
-        cores = os.cpu_count() or 1
-        params = replace(params, threads=max(1, cores // (options.workers or 1)))
+    # params.threads None: the engine gives each worker its node's CPUs divided by the workers placed there.
     check_devices(params, options.engine)
     return resolve(params)
 

@@ -53,8 +53,11 @@ class FeaturesStage(Stage):
     def provenance(self) -> dict[str, Any]:
         return self.resolved.provenance()
 
-    def resources(self) -> dict[str, float]:
-        res: dict[str, float] = {"num_cpus": float(self.params.threads or 1)}
+    unit = "clips"
+
+    def resources(self) -> dict[str, float | None]:
+        # Without --threads the engine fits the CPUs: the node's CPUs over the workers placed there.
+        res: dict[str, float | None] = {"num_cpus": None if self.params.threads is None else float(self.params.threads)}
         if self.params.gpus_per_worker > 0:
             res["num_gpus"] = float(self.params.gpus_per_worker)
         return res
@@ -64,6 +67,9 @@ class FeaturesStage(Stage):
         if note:
             log.warning(note)  # in the driver, where it is seen; the store's `device_note` keeps it too
 
+    def set_threads(self, threads: int) -> None:
+        self._threads = threads
+
     def setup(self) -> None:
         import torch
 
@@ -72,8 +78,9 @@ class FeaturesStage(Stage):
         import cv2
 
         p = self.params
-        if p.threads is not None:
-            torch.set_num_threads(p.threads)
+        threads = p.threads if p.threads is not None else getattr(self, "_threads", None)
+        if threads is not None:
+            torch.set_num_threads(threads)
         # Resizing runs in the prefetch thread next to torch's threads: OpenCV's own pool would oversubscribe.
         cv2.setNumThreads(1)
         if p.gpus_per_worker > 0 and torch.cuda.is_available():
