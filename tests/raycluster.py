@@ -76,7 +76,7 @@ class Cluster:
         self.nodes.append(proc)
         return proc
 
-    def wait_for_nodes(self, count: int, timeout: float = 120.0) -> None:
+    def wait_for_nodes(self, count: int, timeout: float = 300.0) -> None:
         code = (
             "import ray, sys; ray.init(address=sys.argv[1], logging_level='ERROR');"
             "print(sum(n['Alive'] for n in ray.nodes()))"
@@ -86,8 +86,11 @@ class Cluster:
             for proc in self.nodes:
                 if proc.poll() is not None:
                     raise RuntimeError(f"a ray node exited with {proc.returncode}: {self.logs()}")
-            out = subprocess.run([sys.executable, "-c", code, self.address], env=self.env, capture_output=True,
-                                 text=True, timeout=60)  # fmt: skip
+            try:
+                out = subprocess.run([sys.executable, "-c", code, self.address], env=self.env, capture_output=True,
+                                     text=True, timeout=60)  # fmt: skip
+            except subprocess.TimeoutExpired:  # the head not answering yet on a loaded machine
+                continue
             if out.returncode == 0 and out.stdout.strip() and int(out.stdout.split()[-1]) >= count:
                 return
             time.sleep(1.0)

@@ -98,7 +98,7 @@ class RayPool:
             fits = []
         if fits:
             self.spawn(fits[0])
-        say(f"note: lost the worker on node {slot.placement.address} ({why}); "
+        say(f"note: node {slot.placement.address} is gone ({why}); "
             f"going on with {len(self.slots)} worker{'s' if len(self.slots) != 1 else ''}")  # fmt: skip
 
     def _kill(self, slot: _Slot) -> None:
@@ -236,6 +236,8 @@ class RayPool:
             self.deaths[item.video_id] += 1
             if self.deaths[item.video_id] >= MAX_WORKER_DEATHS:
                 self.skips[item.video_id] = f"{item.path}: {WORKER_DIED} ({self.deaths[item.video_id]} times)"
+        say(f"note: the worker on node {slot.placement.address} died ({_one_line(exc)}); "
+            "its shard goes to the next free worker")
         self.requeue(slot)
         self.replace(slot, "worker died" if node_alive else "node lost")
 
