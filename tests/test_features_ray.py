@@ -56,6 +56,6 @@ def test_serial_and_ray_stores_are_identical_and_gpu_falls_back(ray_with_a_logic
 def test_more_gpus_per_worker_than_the_cluster_has(ray_with_a_logical_gpu, tmp_path, tiny_dataset):
     items = load_items(tiny_dataset)[:1]
     params = tiny_params(ModelChoice.of("tsm_r50", num_classes=5, width=8), gpus_per_worker=2.0)
-    with pytest.raises(vfx.errors.UsageError, match="each worker needs 2 GPU but the Ray cluster has 1"):
+    with pytest.raises(vfx.errors.UsageError, match=r"each worker needs 1 CPU and 2 GPU but no node of the Ray cluster has that \(.*: 2 CPU, 1 GPU\)"):
         with pytest.warns(vfx.features.RandomWeightsWarning):
             extract_features(items, tmp_path / "x", params, RunOptions(engine="ray", progress=False))

@@ -262,6 +262,8 @@ def init_ray(address: str | None, num_cpus: int | None = None) -> bool:
     """
     import ray
 
+    if address is not None:
+        _check_reachable(address)  # also when this process already holds a connection: the flag must not lie
     if ray.is_initialized():
         return False
     address = address or os.environ.get("RAY_ADDRESS") or "local"
