@@ -103,3 +103,13 @@ def test_cli_weights_per_model_must_match_the_models(tmp_path, samples):
                  "--weights", "a.pt", *TINY)  # fmt: skip
     assert result.exit_code == 2
     assert "1 --weights for 2 --model (i3d_rgb, tsm_r50): give one per model, in order, or NAME=PATH" in result.stderr
+
+
+def test_cli_motion_maps_on_an_existing_store_names_motion_maps_first(tmp_path, samples):
+    # The features manifest holds tuples deep inside `models` (input_spec); read back from JSON they are lists,
+    # which must not be reported as a change hiding the one the user made.
+    args = [samples["carphone_pristine"], "-o", tmp_path / "ms", "--model", "msnet_r50", "--segments", "2", *TINY]
+    assert run(*args).exit_code == 0
+    result = run(*args, "--motion-maps")
+    assert result.exit_code == 2, result.output
+    assert f"{tmp_path / 'ms'}: existing store was made with other parameters (motion_maps: False -> True); " in result.stderr

@@ -35,6 +35,7 @@ from vfx.store.layout import (
     write_json_atomic,
 )
 from vfx.store.location import Location
+from vfx.store.params_diff import describe_difference
 
 
 class StoreError(VfxError):
@@ -129,19 +130,3 @@ def _prepare(location: Location, kind: str, params: dict[str, Any], overwrite: b
     except OSError as exc:
         raise UsageError(f"{path}: output is not writable ({exc.strerror or exc})") from None
 
-
-def describe_difference(manifest: dict[str, Any], kind: str, params: dict[str, Any]) -> str:
-    if manifest["kind"] != kind:
-        return f"it is a {manifest['kind']} store, not {kind}"
-    old, new = _flatten(manifest["params"]), _flatten(params)
-    keys = sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k))
-    return ", ".join(f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in keys[:4]) or "parameters differ"
-
-
-def _flatten(d: Any, prefix: str = "") -> dict[str, Any]:
-    if not isinstance(d, dict):
-        return {prefix: list(d) if isinstance(d, tuple) else d}
-    out: dict[str, Any] = {}
-    for k, v in d.items():
-        out.update(_flatten(v, f"{prefix}.{k}" if prefix else str(k)))
-    return out
