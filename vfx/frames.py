@@ -96,6 +96,11 @@ def size_notice(params: FrameParams, items: list[VideoItem]) -> str | None:
     return None
 
 
+def _frames_in(chunk: dict[str, np.ndarray]) -> int:
+    # JPEG chunks carry one offset per frame (plus the leading 0 in the first chunk, which counts no frame).
+    return len(chunk["frames"]) if "frames" in chunk else len(chunk["jpeg_offsets"]) - int(chunk["jpeg_offsets"][0] == 0)
+
+
 class FramesStage(Stage):
     kind = "frames"
 
@@ -148,7 +153,7 @@ class FramesStage(Stage):
                 "timestamp_sec": info.timestamps_sec[indices].astype(np.float64),
             },
             attrs=attrs,
-            stream=self._frames(video, indices),
+            stream=self.reported(self._frames(video, indices), len(indices), _frames_in),
         )
 
     def _frames(self, video: VideoFile, indices: np.ndarray) -> Iterator[dict[str, np.ndarray]]:

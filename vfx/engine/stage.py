@@ -53,6 +53,15 @@ class Stage(ABC):
         if self._progress is not None:
             self._progress(done, total)
 
+    def reported(self, stream: Iterable[dict[str, Any]], total: int, count: Callable[[dict[str, Any]], int]
+                 ) -> Iterator[dict[str, Any]]:
+        """`stream` (a video's output chunks) passed through, reporting `count(chunk)` units per chunk and
+        `total` before the first: the engine's bar then shows units/s and the time left inside a long video."""
+        self.report(0, total)
+        for chunk in stream:
+            self.report(count(chunk))
+            yield chunk
+
     @abstractmethod
     def process(self, item: VideoItem) -> VideoOutput:
         """Do the work for one video. Raise `VideoError` (or any exception) to fail just this video."""

@@ -182,7 +182,8 @@ class FeaturesStage(Stage):
         if self.params.motion_maps:
             # Every source frame of every clip (segments are sparse): what vfx/show/motion.py draws on.
             datasets["clip_indices"] = plan.common[plan.positions].astype(np.int32)
-        return VideoOutput(datasets=datasets, attrs=attrs, stream=stream)
+        clips = len(datasets["clip_frames"])
+        return VideoOutput(datasets=datasets, attrs=attrs, stream=self.reported(stream, clips, _clips_in))
 
     # -- inference -------------------------------------------------------------------------------------------
     def _infer(self, batches: list[np.ndarray]) -> dict[str, np.ndarray]:
@@ -235,3 +236,8 @@ def check_devices(params, engine: str) -> None:
             f"--gpus-per-worker {params.gpus_per_worker:g}: torch sees no CUDA GPU on this machine "
             f"(torch {torch.__version__}); use --gpus-per-worker 0 to run on CPU"
         )
+
+
+def _clips_in(chunk: dict[str, np.ndarray]) -> int:
+    # Every array of a chunk has one row per clip of the batch that belongs to this video.
+    return len(next(iter(chunk.values()))) if chunk else 0

@@ -105,6 +105,7 @@ def flow_stream(gray_chunks: Iterator[tuple[np.ndarray, np.ndarray]], backend, p
 
 class FlowStage(Stage):
     kind = "flow"
+    unit = "pairs"
 
     def __init__(self, params: FlowParams = FlowParams()):
         self.params = params
@@ -169,7 +170,8 @@ class FlowStage(Stage):
             "backend": p.backend,
             "device": self._device,
         }
-        return VideoOutput(attrs=attrs, stream=flow_stream(chunks, self._backend, p))
+        stream = flow_stream(chunks, self._backend, p)
+        return VideoOutput(attrs=attrs, stream=self.reported(stream, num_frames - p.step, lambda c: len(c["flow_pairs"])))
 
     # -- inputs ---------------------------------------------------------------------------------------------
     def _window(self) -> int:
