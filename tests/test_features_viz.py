@@ -44,7 +44,7 @@ def test_motion_figure_layout_and_bad_shapes():
         motion_figure(frames[:2], disp, conf)
 
 
-def test_render_maps_stored_by_a_features_run(tmp_path, samples):
+def test_render_maps_stored_by_a_features_run(tmp_path, samples, monkeypatch):
     items = load_items(samples["carphone_pristine"])
     params = tiny_params(
         ModelChoice.of("msnet_r50", num_classes=5, width=8), clips=ClipParams(segments=3),
@@ -71,6 +71,12 @@ def test_render_maps_stored_by_a_features_run(tmp_path, samples):
 
     from vfx.show.panels import CAPTION_H
 
+    from vfx.show import motion as motion_module
+    from vfx.show.panels import LINE_H, typical_speed
+
+    captions: list[list[str]] = []
+    real_caption = motion_module.caption
+    monkeypatch.setattr(motion_module, "caption", lambda image, lines: captions.append(list(lines)) or real_caption(image, lines))
     result = CliRunner().invoke(app, ["show", str(tmp_path / "ms"), "carphone_pristine", "-o", str(tmp_path / "show.png")])
     assert result.exit_code == 0, result.stderr
     shown = cv2.imread(str(tmp_path / "show.png"))
@@ -78,6 +84,22 @@ def test_render_maps_stored_by_a_features_run(tmp_path, samples):
     assert shown.shape == (4 * (CAPTION_H + 256), 2 * 256 + 4, 3)
     first = cv2.cvtColor(shown[CAPTION_H : CAPTION_H + 256, :256], cv2.COLOR_BGR2RGB)
     np.testing.assert_array_equal(first, cv2.resize(image[:64, :64], None, fx=4, fy=4, interpolation=cv2.INTER_NEAREST))
+    # the displacement panel's corner holds the colour wheel (saturated hues all round, its rim written below)
+    # and the confidence panel's the JET bar (red at 1 on top, blue at 0 below)
+    row = CAPTION_H + 256
+    wheel = cv2.cvtColor(shown[row + CAPTION_H : row + CAPTION_H + 64, 192:256], cv2.COLOR_BGR2HSV)
+    hues = wheel[..., 0][wheel[..., 1] > 200]
+    assert len(hues) > 500 and np.histogram(hues, bins=6, range=(0, 180))[0].min() > 20
+    label = shown[row + CAPTION_H + 64 : row + CAPTION_H + 64 + LINE_H, 192:256]
+    assert (label.max(axis=2) < 100).sum() > 20  # "rim ... cells" in black
+    bar = cv2.cvtColor(shown[2 * row + CAPTION_H : 2 * row + CAPTION_H + 64, 212:226], cv2.COLOR_BGR2RGB).astype(int)
+    assert bar[0, :, 0].mean() > bar[0, :, 2].mean() + 60 and bar[-1, :, 2].mean() > bar[-1, :, 0].mean() + 60
+    # the rim of the wheel is the 95th percentile of the shown displacements, written in the caption
+    disp = vfx.open_store(tmp_path / "ms").group("carphone_pristine")["displacement"][0]
+    rim_cells = 7 * typical_speed(disp.transpose(0, 2, 3, 1))
+    assert f"MSNet displacement 20->60, rim {rim_cells:.2g} cells (95th pct)" in captions[1]
+    assert captions[0] == ["carphone_pristine  frame 20  t=0.67s", "RGB: the frame the model saw (crop)"]
+    assert captions[2][1] == "MSNet confidence, colour bar 0..1" and captions[3][1].startswith("displacement arrows, 1 = ")
     result = CliRunner().invoke(app, ["show", str(tmp_path / "ms"), "-o", str(tmp_path / "show.gif")])
     assert result.exit_code == 0 and "showing carphone_pristine" in result.stdout
     ok, gif = cv2.imreadanimation(str(tmp_path / "show.gif"))

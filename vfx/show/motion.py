@@ -19,7 +19,7 @@ import numpy as np
 from vfx.errors import UsageError
 from vfx.flow.colorwheel import flow_to_rgb
 from vfx.store.reader import open_store
-from vfx.show.panels import caption, colour_bar, enlarge, frame_text, paste, wheel_legend
+from vfx.show.panels import caption, colour_bar, enlarge, frame_text, paste, typical_speed, wheel_legend
 
 #: Arrows across the width of a panel at most: one per block of map cells, so they can be read.
 MAX_ARROWS = 8
@@ -157,6 +157,9 @@ def motion_columns(store, video_id: str, clip: int = 0, max_pairs: int | None = 
     pairs = np.arange(disp.shape[0])
     if max_pairs is not None and len(pairs) > max_pairs:
         pairs = np.unique(np.round(np.linspace(0, len(pairs) - 1, max_pairs)).astype(int))
+    # The wheel's rim is the typical displacement of the shown pairs, not the search radius: MSNet's maps are
+    # mostly a small fraction of the radius, and coloured against it they come out nearly white.
+    rim = typical_speed(disp[pairs].transpose(0, 2, 3, 1))
     columns = []
     for t in pairs:
         frame = enlarge(np.ascontiguousarray(frames[t]))
@@ -167,9 +170,9 @@ def motion_columns(store, video_id: str, clip: int = 0, max_pairs: int | None = 
         key = max(40, min(h, w) // 4)
         rows = [
             caption(frame, [head, "RGB: the frame the model saw (crop)"]),
-            caption(paste(blend(frame, flow_to_colour(disp[t].transpose(1, 2, 0), max_magnitude=1.0)),
-                          wheel_legend(key, 1.0, "(= 7 cells)")),
-                    [head, f"MSNet displacement {f0}->{f1}, colour wheel"]),
+            caption(paste(blend(frame, flow_to_colour(disp[t].transpose(1, 2, 0), max_magnitude=rim)),
+                          wheel_legend(key, 7.0 * rim, "cells")),
+                    [head, f"MSNet displacement {f0}->{f1}, rim {7.0 * rim:.2g} cells (95th pct)"]),
             caption(paste(blend(frame, confidence_to_heat(conf[t, 0])), colour_bar(key)),
                     [head, "MSNet confidence, colour bar 0..1"]),
             caption(draw_arrows(frame, disp[t], radius_px), [head, f"displacement arrows, 1 = {radius_px:.0f} px"]),
