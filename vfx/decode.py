@@ -6,23 +6,25 @@ rate files. Its pixels are not used by default: after a `get_batch`, decord's de
 ahead into an unbounded queue while the caller works on the frames, so a slow consumer (a network, TV-L1)
 holds ever more of a long video in memory (dmlc/decord#208; measured: peak RSS of `vfx features` on a
 5-minute video 2.0-3.6 GB, growing with the length). PyAV's decoder decodes only what is asked for, and hands
-out its YUV planes without a conversion (the JPEG path encodes them as they are). Both use FFmpeg's decoder
-and swscale's conversion, so the RGB pixels are the same (tests check that); each frame PyAV delivers is
-numbered by its presentation time against decord's timestamps, and any disagreement (a seek that lands
-elsewhere, a frame decord does not count) hands the rest of the file back to decord. decord also does the
-in-decoder scaling of `scale_to`.
+out its YUV planes without a conversion (the JPEG path encodes them as they are; the RGB path converts them
+with rounded BT.601, `vfx.image.rgb_from_yuv420`). Both use FFmpeg's decoder, so the decoded planes are the
+same (tests check that); each frame PyAV delivers is numbered by its presentation time against decord's
+timestamps, and any disagreement (a seek that lands elsewhere, a frame decord does not count) hands the rest
+of the file back to decord. decord also does the in-decoder scaling of `scale_to`. decord's RGB is swscale's
+fast conversion, which truncates (about 1.3 grey levels darker than BT.601): frames decord has to deliver
+carry that offset.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from vfx.errors import VideoError
-from vfx.image import Yuv420, yuv420_from_rgb
+from vfx.image import Resize, Yuv420, rgb_from_yuv420, yuv420_from_rgb
 
 #: Frames decoded per call: bounds decoder memory whatever the video length
 #: (64 frames of 1080p RGB are ~400 MB less than a whole 10-minute video).
@@ -87,15 +89,19 @@ def probe(path: str) -> VideoInfo:
 
 def _info(path: str, reader) -> tuple[VideoInfo, bool]:
     """The video's info, and whether decord's pixels can be used (see `_frame_size`)."""
-    num_frames = len(reader)
     height, width, channels = _frame_size(reader)
+    return _info_of_size(path, reader, width, height), channels == 3
+
+
+def _info_of_size(path: str, reader, width: int, height: int) -> VideoInfo:
+    num_frames = len(reader)
     fps = float(reader.get_avg_fps())
     try:
         stamps = reader.get_frame_timestamp(np.arange(num_frames))[:, 0].astype(np.float64)
     except Exception:  # noqa: BLE001 - some containers lack per-frame times; fall back to the nominal rate
         stamps = np.arange(num_frames, dtype=np.float64) / max(fps, 1e-6)
     duration = float(stamps[-1] + 1.0 / fps) if fps > 0 else float(stamps[-1])
-    return VideoInfo(path, num_frames, fps, width, height, duration, stamps), channels == 3
+    return VideoInfo(path, num_frames, fps, width, height, duration, stamps)
 
 
 def _frame_size(reader) -> tuple[int, int, int]:
@@ -122,14 +128,48 @@ class VideoFile:
         self.path = str(path)
         self._num_threads = num_threads
         self._reader = _open(self.path, num_threads)
-        try:
-            self.info, decord_pixels_ok = _info(self.path, self._reader)
-        except VideoError as exc:
-            raise VideoError(f"{self.path}: {exc}") from None
-        self._capture_only = not decord_pixels_ok
         self._scaled = False
         self._capture: _Capture | None = None
         self._capture_usable = True
+        self._decord_ok: bool | None = None  # decord's pixels usable (see `_frame_size`), checked when needed
+        try:
+            # The frame size comes from the capture's first frame, which the first read then reuses; decord's
+            # own first frame is decoded only where decord must deliver pixels (measured: decoding it at
+            # every open cost 17 ms on bikes.mp4 and 84 ms on bigbuckbunny.mp4, 5-20 % of the frames stage).
+            self.info = self._open_capture()
+            if self.info is None:
+                self.info, self._decord_ok = _info(self.path, self._reader)
+        except VideoError as exc:
+            raise VideoError(f"{self.path}: {exc}") from None
+
+    def _open_capture(self) -> VideoInfo | None:
+        """Open the capture and decode frame 0 with it: the info, sized as the capture delivers frames
+        (upright); None where the capture cannot deliver frame 0 as decord numbers it."""
+        info = _info_of_size(self.path, self._reader, 0, 0)
+        try:
+            capture = _Capture(self.path, info, self._num_threads)
+        except _CaptureDisagrees:
+            self._capture_usable = False
+            return None
+        try:
+            width, height = capture.upright_size(capture._frame(0))
+        except _CaptureDisagrees:
+            capture.close()
+            self._capture_usable = False
+            return None
+        capture._info = info = replace(info, width=width, height=height)
+        self._capture = capture
+        return info
+
+    def _decord_pixels_ok(self) -> bool:
+        if self._decord_ok is None:
+            try:
+                height, width, channels = _frame_size(self._reader)
+            except VideoError:
+                self._decord_ok = False
+            else:
+                self._decord_ok = channels == 3 and (width, height) == (self.info.width, self.info.height)
+        return self._decord_ok
 
     def scale_to(self, width: int, height: int) -> None:
         """Make later reads return frames scaled to width x height by the decoder itself, where it can.
@@ -140,7 +180,7 @@ class VideoFile:
         """
         import decord
 
-        if (width, height) == (self.info.width, self.info.height) or self._capture_only:
+        if (width, height) == (self.info.width, self.info.height) or not self._decord_pixels_ok():
             return
         scaled = decord.VideoReader(self.path, ctx=decord.cpu(0), num_threads=self._num_threads,
                                     width=width, height=height)
@@ -170,15 +210,21 @@ class VideoFile:
                     frames = np.ascontiguousarray(frames[..., ::-1])
             yield frames
 
-    def read_yuv420(self, indices: np.ndarray, window: int = DEFAULT_WINDOW) -> Iterator[Yuv420]:
-        """Like `read`, as the decoder's own 4:2:0 planes (no RGB conversion: what the JPEG path encodes).
+    def read_yuv420(self, indices: np.ndarray, window: int = DEFAULT_WINDOW,
+                    resize: Resize | None = None) -> Iterator[Yuv420]:
+        """Like `read`, as the decoder's own 4:2:0 planes (no RGB conversion: what the JPEG path encodes),
+        resized by `resize` if given (straight from the decoder's buffers, without a full-size copy).
 
         Where decord must deliver the pixels (the capture disagrees with its numbering, or `scale_to` is in
         force), its RGB frames are brought to full-range 4:2:0 planes as a JPEG encoder would.
         """
         for chunk in self._chunks(indices, window):
-            planes = self._read_capture(chunk, lambda capture, wanted: capture.read_yuv420(wanted))
-            yield planes if planes is not None else yuv420_from_rgb(self._read_decord(chunk))
+            planes = self._read_capture(chunk, lambda capture, wanted: capture.read_yuv420(wanted, resize))
+            if planes is None:
+                planes = yuv420_from_rgb(self._read_decord(chunk))
+                if resize is not None:
+                    planes = resize.apply_yuv420(planes)
+            yield planes
 
     def _chunks(self, indices: np.ndarray, window: int) -> Iterator[np.ndarray]:
         indices = np.asarray(indices, dtype=np.int64)
@@ -200,7 +246,7 @@ class VideoFile:
 
     def _read_capture(self, chunk: np.ndarray, read):
         """`read(capture, wanted)` for `chunk` (any order, repeats allowed), or None where decord must read it."""
-        if not chunk.size or (not self._capture_only and (self._scaled or not self._capture_usable)):
+        if not chunk.size or self._scaled or not self._capture_usable:
             return None
         wanted, inverse = np.unique(chunk, return_inverse=True)
         try:
@@ -209,7 +255,7 @@ class VideoFile:
             frames = read(self._capture, wanted)
         except _CaptureDisagrees as exc:
             self.close_capture()
-            if self._capture_only:
+            if not self._decord_pixels_ok():
                 raise VideoError(
                     f"{self.path}: decord cannot decode this {self.info.width}-pixel-wide stream and the "
                     f"capture disagrees with its frame numbering ({exc})"
@@ -250,7 +296,7 @@ class _Capture:
     Every decoded frame is numbered by its presentation time against decord's per-frame timestamps, so the
     frame handed out for index i is the one decord calls i; `next_index` is the frame after the last one
     decoded. PyAV's decoder hands out its YUV planes as they are, which the JPEG path encodes without an RGB
-    round trip; its BGR conversion is swscale's, pixel for pixel what decord and OpenCV's capture give.
+    round trip; RGB is made from those planes by `_frame_rgb` (rounded BT.601, not swscale's truncation).
     """
 
     def __init__(self, path: str, info: VideoInfo, num_threads: int = 1):
@@ -322,33 +368,36 @@ class _Capture:
     def read(self, chunk: np.ndarray, order: str = "rgb") -> np.ndarray:
         info = self._info
         out = np.empty((len(chunk), info.height, info.width, 3), np.uint8)
-        pixel_format = "rgb24" if order == "rgb" else "bgr24"
         for k, index in enumerate(chunk.tolist()):
             frame = self._frame(index)
-            out[k] = self._upright(frame.to_ndarray(format=pixel_format), frame)
+            out[k] = self._upright(_frame_rgb(frame, order), frame)
         return out
 
-    def read_yuv420(self, chunk: np.ndarray) -> Yuv420:
+    def read_yuv420(self, chunk: np.ndarray, resize: Resize | None = None) -> Yuv420:
         info = self._info
-        y = np.empty((len(chunk), info.height, info.width), np.uint8)
-        u = np.empty((len(chunk), (info.height + 1) // 2, (info.width + 1) // 2), np.uint8)
-        v = np.empty_like(u)
+        width, height = (info.width, info.height) if resize is None else resize.output_size(info.width, info.height)
+        out = Yuv420.empty(len(chunk), width, height, full_range=False)
+        copy = resize if resize is not None else Resize()
         full_range = None
         for k, index in enumerate(chunk.tolist()):
             frame = self._frame(index)
             name = frame.format.name
-            # JPEG-range ("yuvj") formats and frames flagged full range (AVCOL_RANGE_JPEG = 2) hold 0..255 levels.
-            frame_full = name.startswith("yuvj") or int(frame.color_range) == 2
+            frame_full = _is_full_range(frame)
             if name not in ("yuv420p", "yuvj420p"):  # 4:2:2, 4:4:4, 10-bit, grey: swscale brings it to 4:2:0
                 levels = "JPEG" if frame_full else "MPEG"
                 frame = frame.reformat(format="yuv420p", src_color_range=levels, dst_color_range=levels)
             if full_range is not None and frame_full != full_range:
                 raise _CaptureDisagrees(f"frame {index} changes the colour range")
             full_range = frame_full
-            for plane, dst in zip(frame.planes, (y[k], u[k], v[k])):
-                pixels = np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)[:, : plane.width]
-                dst[...] = self._upright(pixels, frame)
-        return Yuv420(y, u, v, full_range=bool(full_range))
+            y, u, v = (self._upright(_plane(p), frame) for p in frame.planes[:3])
+            copy.yuv420_frame_into(y, u, v, out, k)
+        return Yuv420(out.y_thw, out.u_thw, out.v_thw, full_range=bool(full_range))
+
+    @staticmethod
+    def upright_size(frame) -> tuple[int, int]:
+        """(width, height) of a frame as `_upright` turns it."""
+        turns = (int(frame.rotation) // 90) % 4
+        return (frame.height, frame.width) if turns % 2 else (frame.width, frame.height)
 
     @staticmethod
     def _upright(pixels: np.ndarray, frame) -> np.ndarray:
@@ -358,6 +407,35 @@ class _Capture:
 
     def close(self) -> None:
         self._container.close()
+
+
+def _plane(plane) -> np.ndarray:
+    """A decoder plane as a uint8 [H, W] view of its buffer (rows keep the decoder's stride)."""
+    return np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)[:, : plane.width]
+
+
+def _is_full_range(frame) -> bool:
+    # JPEG-range ("yuvj") formats and frames flagged full range (AVCOL_RANGE_JPEG = 2) hold 0..255 levels.
+    return frame.format.name.startswith("yuvj") or int(frame.color_range) == 2
+
+
+def _frame_rgb(frame, order: str) -> np.ndarray:
+    """A decoded frame as uint8 [H, W, 3] in `order`, as stored (before any rotation).
+
+    8-bit 4:2:0 (nearly every video) goes through `vfx.image.rgb_from_yuv420`: rounded BT.601, where swscale's
+    default conversion truncates (about 1.3 grey levels dark). RGB streams (FFV1 of RGB, PNG) are copied as they
+    are; other YUV layouts (4:2:2, 4:4:4, 10-bit) use swscale's accurate mode, unbiased but slower."""
+    name = frame.format.name
+    if name in ("yuv420p", "yuvj420p"):
+        y, u, v = (_plane(p) for p in frame.planes[:3])
+        return rgb_from_yuv420(y, u, v, _is_full_range(frame), order)
+    pixel_format = "rgb24" if order == "rgb" else "bgr24"
+    if frame.format.is_rgb or name.startswith(("gray", "pal")):
+        return frame.to_ndarray(format=pixel_format)
+    from av.video.reformatter import Interpolation
+
+    accurate = Interpolation.BILINEAR | Interpolation.ACCURATE_RND | Interpolation.FULL_CHR_H_INT
+    return frame.reformat(format=pixel_format, interpolation=int(accurate)).to_ndarray()
 
 
 def read_frames(path: str, indices: np.ndarray) -> np.ndarray:

@@ -170,8 +170,7 @@ class FramesStage(Stage):
             video.close()
             return
         total = 0
-        for raw in video.read_yuv420(indices, window=self.window):
-            planes = p.resize.apply_yuv420(raw)
+        for planes in video.read_yuv420(indices, window=self.window, resize=p.resize):
             if p.crop is not None:
                 planes = planes.center_crop(*p.crop)
             buffer, offsets = encode_jpegs_yuv420(planes, p.quality)
