@@ -16,12 +16,21 @@ Throughput, pairs/s on the same pairs, with the ratio to the baseline of its gro
   separately), with the kernels `--kernels` names (default `native`, the C kernels; `compiled` is
   torch.compile, `eager` plain PyTorch), and on CUDA when present.
 
-Cold start (`--cold-start`, or `--only-cold-start`): what a new user waits for, each in a fresh process with
-empty caches (VFX_CACHE_DIR, TORCHINDUCTOR_CACHE_DIR, TRITON_CACHE_DIR, XDG_CACHE_HOME point at a new
-temporary folder) and again with the caches that run left (warm):
-- time from process start to the first flow pair at 340x256 (batch 1), and the pairs/s of the next pairs;
+Cold start (`--cold`: only these rows; `--cold-start`: these rows, then the others): what a new user waits
+for, each in a fresh process with empty caches and again with the caches that run left (warm). The caches
+that a first run fills, all pointed at a new temporary folder: vfx's kernel cache (VFX_CACHE_DIR, default
+~/.cache/vfx/kernels: the C kernels of the torch backend, built by the system compiler), torch inductor's
+(TORCHINDUCTOR_CACHE_DIR, default /tmp/torchinductor_$USER: FX graphs and compiled code), Triton's
+(TRITON_CACHE_DIR, default ~/.triton/cache) and XDG_CACHE_HOME (~/.cache: anything else that honours it).
+Rows:
+- time from process start to the first flow pair at 340x256 (batch 1, TVL1Torch in Python), and the pairs/s
+  of the next pairs (steady);
+- `vfx extract-flow --backend torch` over one clip of two 340x256 frames (one flow pair), as a new user
+  runs it: wall time of the whole command, Ray's start-up included, i.e. the time to the first stored pair;
+  `--backend opencv` on the same clip beside it;
 - `vfx extract-flow` over 15 tiny videos (96x72, 3 frames, default options: short side 256, 2 Ray
-  workers) with `--backend opencv` and `--backend torch`, total wall time.
+  workers) with `--backend opencv` and `--backend torch`, total wall time, `--rounds` times alternating
+  (the machine's load drifts; the median of each is printed at the end).
 """
 
 from __future__ import annotations
@@ -192,13 +201,15 @@ from vfx.flow.tvl1_torch import TVL1Torch
 torch.set_num_threads(1)
 data = np.load(sys.argv[2])
 f0, f1 = data["f0"], data["f1"]
-model = TVL1Torch(TVL1Params(), kernels=None if sys.argv[3] == "default" else sys.argv[3])
+t_import = time.time() - t_start
+model = TVL1Torch(TVL1Params(), kernels=None if sys.argv[3] == "default" else sys.argv[3])  # builds/loads kernels
+t_kernels = time.time() - t_start - t_import
 model(f0[:1], f1[:1])
 first = time.time() - t_start
 t = time.perf_counter()
 for i in range(1, len(f0)):
     model(f0[i : i + 1], f1[i : i + 1])
-print(first, (len(f0) - 1) / (time.perf_counter() - t))
+print(t_import, t_kernels, first, (len(f0) - 1) / (time.perf_counter() - t))
 """
 
 
@@ -211,8 +222,9 @@ def fresh_cache_env(folder: Path) -> dict[str, str]:
     return env
 
 
-def first_pair(f0, f1, cache: Path, kernels: str) -> tuple[float, float]:
-    """(seconds from process start to the first 340x256 pair, pairs/s of the next ones), batch 1, 1 thread."""
+def first_pair(f0, f1, cache: Path, kernels: str) -> tuple[float, float, float, float]:
+    """(seconds from process start to: imports done, kernels ready, first 340x256 pair; pairs/s of the next
+    ones), batch 1, 1 thread."""
     import subprocess
 
     frames = cache.parent / "first_pair_frames.npz"
@@ -220,8 +232,8 @@ def first_pair(f0, f1, cache: Path, kernels: str) -> tuple[float, float]:
     t = time.time()
     out = subprocess.run([sys.executable, "-c", _FIRST_PAIR, repr(t), str(frames), kernels], env=fresh_cache_env(cache),
                          capture_output=True, text=True, check=True, cwd=Path(__file__).resolve().parents[1])
-    first, rate = (float(v) for v in out.stdout.split()[-2:])
-    return first, rate
+    t_import, t_kernels, first, rate = (float(v) for v in out.stdout.split()[-4:])
+    return t_import, t_kernels, first, rate
 
 
 def write_tiny_videos(folder: Path, count: int = 15) -> None:
@@ -236,40 +248,94 @@ def write_tiny_videos(folder: Path, count: int = 15) -> None:
         writer.release()
 
 
-def cli_wall(videos: Path, out: Path, backend: str, cache: Path) -> float:
-    """Wall time of `vfx extract-flow videos -o out --backend B` (2 workers, default options) as a user runs it."""
+def cli_wall(videos: Path, out: Path, backend: str, cache: Path, workers: int | None = 2) -> tuple[float | None, str]:
+    """(wall time, its one-off messages) of `vfx extract-flow videos -o out --backend B` as a user runs it;
+    (None, "") where the command failed."""
     import subprocess
 
     shutil.rmtree(out, ignore_errors=True)
     vfx = Path(sys.executable).with_name("vfx")
+    cmd = [str(vfx), "extract-flow", str(videos), "-o", str(out), "--backend", backend, "--no-progress"]
+    if workers is not None:
+        cmd += ["--workers", str(workers)]
     t = time.perf_counter()
-    proc = subprocess.run([str(vfx), "extract-flow", str(videos), "-o", str(out), "--backend", backend, "--workers", "2",
-                           "--no-progress"], env=fresh_cache_env(cache), capture_output=True, text=True)
+    proc = subprocess.run(cmd, env=fresh_cache_env(cache), capture_output=True, text=True)
     wall = time.perf_counter() - t
     if proc.returncode != 0:
-        raise SystemExit(f"vfx extract-flow --backend {backend} failed: {proc.stderr[-2000:]}")
-    return wall
+        # On an overloaded machine Ray itself can time out while starting: say so and go on with the next row.
+        last = (proc.stderr.strip().splitlines() or ["(no output)"])[-1]
+        print(f"  vfx extract-flow --backend {backend} failed after {wall:.1f} s (row left out): {last[:300]}",
+              flush=True)
+        return None, ""
+    said = [ln.strip() for ln in proc.stderr.splitlines() if "kernel" in ln.lower() or "compil" in ln.lower()]
+    return wall, "; ".join(said)
 
 
-def cold_start(f0, f1, kernels: list[str]) -> None:
+def write_pair_clip(f0, f1, folder: Path) -> None:
+    """One lossless clip of two 340x256 frames (a sample-video pair): `vfx extract-flow` stores one pair."""
+    folder.mkdir(parents=True, exist_ok=True)
+    writer = cv2.VideoWriter(str(folder / "pair.mkv"), cv2.VideoWriter_fourcc(*"FFV1"), 25, SIZE)
+    for g in (f0, f1):
+        writer.write(cv2.cvtColor(g, cv2.COLOR_GRAY2BGR))
+    writer.release()
+
+
+def cold_start(f0, f1, kernels: list[str], rounds: int) -> None:
+    import statistics
+
     tmp = Path(tempfile.mkdtemp(prefix="bench_flow_cold_"))
+    summary: list[str] = []
     try:
         print("cold start (fresh process; cold = empty caches, warm = the caches the cold run left):")
         for k in kernels:
             cache = tmp / f"cache_{k}"
             for state in ("cold", "warm"):
                 load = os.getloadavg()[0]
-                first, rate = first_pair(f0[:5], f1[:5], cache, k)
-                print(f"  torch {k} kernels, {state}: first 340x256 pair after {first:.1f} s, then {rate:.3f} pairs/s "
-                      f"(batch 1, 1 thread; load {load:.1f})", flush=True)
+                t_import, t_kernels, first, rate = first_pair(f0[:5], f1[:5], cache, k)
+                line = (f"torch {k} kernels, {state}: first 340x256 pair after {first:.1f} s (imports {t_import:.1f} s, "
+                        f"kernels ready {t_kernels:.1f} s later, the pair {first - t_import - t_kernels:.1f} s), then "
+                        f"{rate:.3f} pairs/s (batch 1, 1 thread; load {load:.1f})")
+                print("  " + line, flush=True)
+                summary.append(line)
+        clip = tmp / "pair"
+        write_pair_clip(f0[0], f1[0], clip)
+        cache = tmp / "cache_pair"
+        for backend, state in (("torch", "cold"), ("torch", "warm"), ("opencv", "warm")):
+            load = os.getloadavg()[0]
+            wall, said = cli_wall(clip, tmp / f"store_pair_{backend}_{state}", backend, cache, workers=None)
+            if wall is None:
+                continue
+            line = (f"vfx extract-flow, one 340x256 pair, --backend {backend}, {state} caches: {wall:.1f} s to the "
+                    f"stored pair (load {load:.1f}){'; said: ' + said if said else ''}")
+            print("  " + line, flush=True)
+            summary.append(line)
         videos = tmp / "tiny"
         write_tiny_videos(videos)
-        cache = tmp / "cache_cli"
-        for backend, state in (("opencv", "cold"), ("torch", "cold"), ("torch", "warm"), ("opencv", "warm")):
-            load = os.getloadavg()[0]
-            wall = cli_wall(videos, tmp / f"store_{backend}_{state}", backend, cache)
-            print(f"  vfx extract-flow, 15 tiny videos, --backend {backend}, {state} caches: {wall:.1f} s "
-                  f"(load {load:.1f})", flush=True)
+        walls: dict[tuple[str, str], list[float]] = {}
+        for r in range(rounds):
+            # Each backend's cold run gets caches of its own, its warm run the ones the cold run left; the order
+            # alternates between rounds so that neither backend always runs in the same part of the load drift.
+            order = (("opencv", "cold"), ("torch", "cold"), ("torch", "warm"), ("opencv", "warm"))
+            for backend, state in (order if r % 2 == 0 else (order[1], order[0], order[3], order[2])):
+                load = os.getloadavg()[0]
+                wall, _ = cli_wall(videos, tmp / f"store_{backend}_{state}", backend, tmp / f"cache_cli_{backend}{r}")
+                if wall is None:
+                    continue
+                walls.setdefault((backend, state), []).append(wall)
+                print(f"  vfx extract-flow, 15 tiny videos, --backend {backend}, {state} caches: {wall:.1f} s "
+                      f"(load {load:.1f})", flush=True)
+        for state in ("cold", "warm"):
+            if not all((b, state) in walls for b in ("torch", "opencv")):
+                continue
+            med = {b: statistics.median(walls[(b, state)]) for b in ("torch", "opencv")}
+            runs = {b: ", ".join(f"{w:.1f}" for w in walls[(b, state)]) for b in ("torch", "opencv")}
+            summary.append(f"15 tiny videos, {state} caches, median: torch {med['torch']:.1f} s ({runs['torch']}), "
+                           f"opencv {med['opencv']:.1f} s ({runs['opencv']}); torch/opencv {med['torch'] / med['opencv']:.2f}")
+        print()
+        print("cold start summary:")
+        for line in summary:
+            print("  " + line)
+        print()
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -283,7 +349,9 @@ def main() -> None:
     ap.add_argument("--kernels", nargs="+", default=["native"], choices=["native", "compiled", "eager"],
                     help="torch kernels of the CPU rows and the cold-start rows")
     ap.add_argument("--cold-start", action="store_true", help="also time first pairs and 15 tiny videos from empty caches")
-    ap.add_argument("--only-cold-start", action="store_true", help="only the cold-start rows")
+    ap.add_argument("--cold", "--only-cold-start", dest="only_cold_start", action="store_true",
+                    help="only the cold-start rows")
+    ap.add_argument("--rounds", type=int, default=1, help="runs of each 15-tiny-videos row (cold start)")
     args = ap.parse_args()
     # Ray starts its workers at niceness 15 (its `worker_niceness` default). Run every other row at the
     # same niceness, so that on a machine that is also busy with other work the rows compare like with like.
@@ -295,7 +363,7 @@ def main() -> None:
     print(f"{len(f0)} pairs at {SIZE[0]}x{SIZE[1]} from {', '.join(VIDEOS)}; preset {args.preset}; "
           f"cpus {os.cpu_count()}; load average {os.getloadavg()[0]:.1f}; niceness {niceness}")
     if args.cold_start or args.only_cold_start:
-        cold_start(f0, f1, args.kernels)
+        cold_start(f0, f1, args.kernels, args.rounds)
         if args.only_cold_start:
             return
 

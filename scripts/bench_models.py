@@ -10,12 +10,16 @@ Random weights: speed does not depend on the values. Beside our GFLOPs and param
 of the model's paper or reference model zoo (its `vfx models` card; `~` marks a rounded figure).
 
     python scripts/bench_models.py --precision bf16      # plus a table: bf16 autocast against fp32
+    python scripts/bench_models.py --precision bf16 --only-precision --per-family   # one model per family
 
 `--precision bf16` (or fp16) adds, per model, clips/s under `torch.autocast` as `vfx features --precision`
 runs it (vfx.features.runner.autocast), its ratio to fp32 timed round-robin in the same run, and the drift
 of the pooled features (`forward_features`, what the store holds) against fp32 on the same clip:
 max |f - f32| / max |f32| and mean |f - f32| / mean |f32|. The CPU's native bf16 support is printed with it:
 without avx512_bf16 / AMX (or Arm bf16) autocast emulates bf16 and runs slower than fp32.
+`--per-family` keeps one model per family (a family is a model file of vfx/models, DESIGN.md's "one model
+family per file"): the one with the fewest GFLOPs at its default input, so that a CPU without native bf16,
+where emulated bf16 runs 20-40x slower than fp32, still covers every family in reasonable time.
 """
 
 from __future__ import annotations
@@ -126,40 +130,68 @@ def bench(names: list[str], repeats: int) -> list[dict]:
     return rows
 
 
-def bench_precision(names: list[str], precision: str, repeats: int) -> list[dict]:
-    """Per model: fp32 and `precision` clips/s (round-robin), and the drift of the features."""
+def bench_precision(names: list[str], precision: str, repeats: int, on_row=None) -> list[dict]:
+    """Per model: fp32 and `precision` clips/s and the drift of the features.
+
+    Model by model (each row is final when its model is done, `on_row` gets it: emulated bf16 can take
+    minutes per clip): one call of each precision on the same clip gives the drift and is the warm-up, then
+    `repeats` timed calls alternating fp32 and `precision`, so that load drift hits both alike.
+    """
     from vfx.features.runner import autocast
 
-    setups = []
-    for name in names:
-        torch.manual_seed(0)
-        model = M.create_model(name).eval()
-        spec = model.input_spec
-        setups.append((name, model, torch.randn(1, spec.channels, spec.num_frames, spec.size, spec.size)))
-    times = {(name, prec): [] for name in names for prec in ("fp32", precision)}
     rows = []
     with torch.inference_mode():
-        drift = {}
-        for name, model, x in setups:  # also the warm-up of both precisions
+        for name in names:
+            torch.manual_seed(0)
+            model = M.create_model(name).eval()
+            spec = model.input_spec
+            x = torch.randn(1, spec.channels, spec.num_frames, spec.size, spec.size)
             f32 = model.forward_features(x).float()
             with autocast(precision, "cpu"):
                 low = model.forward_features(x).float()
             diff = (low - f32).abs()
-            drift[name] = (float(diff.max() / f32.abs().max()), float(diff.mean() / f32.abs().mean()))
-            print(f"  {name}: drift max {drift[name][0]:.4f}, mean {drift[name][1]:.4f}", file=sys.stderr, flush=True)
-        for _ in range(repeats):
-            for name, model, x in setups:
+            drift = (float(diff.max() / f32.abs().max()), float(diff.mean() / f32.abs().mean()))
+            print(f"  {name}: drift max {drift[0]:.4f}, mean {drift[1]:.4f}", file=sys.stderr, flush=True)
+            times: dict[str, list[float]] = {"fp32": [], precision: []}
+            for _ in range(repeats):
                 for prec in ("fp32", precision):
                     with autocast(prec, "cpu"):
                         t0 = time.perf_counter()
                         model.forward_features(x)
-                        times[(name, prec)].append(time.perf_counter() - t0)
-                    print(f"  {name} {prec}: {times[(name, prec)][-1]:.2f} s/clip (load {os.getloadavg()[0]:.1f})",
+                        times[prec].append(time.perf_counter() - t0)
+                    print(f"  {name} {prec}: {times[prec][-1]:.2f} s/clip (load {os.getloadavg()[0]:.1f})",
                           file=sys.stderr, flush=True)
-    for name, _, _ in setups:
-        fp32, low = (1.0 / statistics.median(times[(name, prec)]) for prec in ("fp32", precision))
-        rows.append({"name": name, "fp32": fp32, "low": low, "drift_max": drift[name][0], "drift_mean": drift[name][1]})
+            fp32, lowp = (1.0 / statistics.median(times[prec]) for prec in ("fp32", precision))
+            row = {"name": name, "fp32": fp32, "low": lowp, "drift_max": drift[0], "drift_mean": drift[1]}
+            rows.append(row)
+            if on_row is not None:
+                on_row(row)
+            del model
     return rows
+
+
+def family_of(name: str) -> str:
+    """The model's family: the vfx/models file its builder lives in (tsm, msnet, i3d, slowfast, ...)."""
+    from vfx.models.registry import get_builder
+
+    return get_builder(name).__module__.rsplit(".", 1)[-1]
+
+
+def one_per_family(names: list[str]) -> list[str]:
+    """Per family, the model of `names` with the fewest GFLOPs at its default input (meta device, no memory),
+    among those named after the family where there are some (corrnet.py also holds r2plus1d_26, CorrNet's
+    baseline without correlation: corrnet_26 stands for the family)."""
+    best: dict[str, tuple[bool, float, str]] = {}
+    for name in names:
+        with torch.device("meta"):
+            model = M.create_model(name)
+            spec = model.input_spec
+            gflops = count_gflops(model, torch.empty(1, spec.channels, spec.num_frames, spec.size, spec.size))
+        family = family_of(name)
+        key = (not name.startswith(family), gflops, name)
+        if family not in best or key < best[family]:
+            best[family] = key
+    return [name for _, _, name in sorted(best.values(), key=lambda k: k[1])]  # cheapest first
 
 
 def paper_figures(name: str) -> str:
@@ -181,9 +213,12 @@ def main() -> None:
     ap.add_argument("--precision", choices=["bf16", "fp16"], default=None,
                     help="also time this autocast precision against fp32 and measure the feature drift")
     ap.add_argument("--only-precision", action="store_true", help="only the precision table")
+    ap.add_argument("--per-family", action="store_true",
+                    help="one model per family of --models (the cheapest in GFLOPs), baseline included")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    names = [BASELINE] + [n for n in args.models if n != BASELINE]
+    models = one_per_family(args.models) if args.per_family else args.models
+    names = [BASELINE] + [n for n in models if n != BASELINE]
     if args.precision:
         print_precision(names, args.precision, args.repeats)
         if args.only_precision:
@@ -205,15 +240,19 @@ def print_precision(names: list[str], precision: str, repeats: int) -> None:
     from vfx.features.runner import cpu_has_native_bf16
 
     load = os.getloadavg()[0]
-    rows = bench_precision(names, precision, repeats)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch 1, forward_features, median of "
-          f"{repeats} round-robin timed clips; cpu capability {torch.backends.cpu.get_cpu_capability()}, native bf16: "
-          f"{cpu_has_native_bf16()}; load average {load:.1f} -> {os.getloadavg()[0]:.1f}")
-    print(f"{'model':<12} {'fp32 clips/s':>12} {precision + ' clips/s':>12} {precision + '/fp32':>9} "
-          f"{'drift max':>10} {'drift mean':>10}")
-    for r in rows:
-        print(f"{r['name']:<12} {r['fp32']:>12.3f} {r['low']:>12.3f} {r['low'] / r['fp32']:>8.2f}x "
-              f"{r['drift_max']:>10.4f} {r['drift_mean']:>10.4f}")
+          f"{repeats} timed clips per precision (alternating, after one call of each); cpu capability "
+          f"{torch.backends.cpu.get_cpu_capability()}, native bf16: {cpu_has_native_bf16()}; load average {load:.1f}")
+    width = max(len(n) for n in names)
+    print(f"{'model':<{width}} {'family':<12} {'fp32 clips/s':>12} {precision + ' clips/s':>12} {precision + '/fp32':>9} "
+          f"{'drift max':>10} {'drift mean':>10}", flush=True)
+
+    def show(r: dict) -> None:
+        print(f"{r['name']:<{width}} {family_of(r['name']):<12} {r['fp32']:>12.3f} {r['low']:>12.3f} "
+              f"{r['low'] / r['fp32']:>8.2f}x {r['drift_max']:>10.4f} {r['drift_mean']:>10.4f}", flush=True)
+
+    bench_precision(names, precision, repeats, on_row=show)
+    print(f"load average at the end: {os.getloadavg()[0]:.1f}")
     print()
 
 

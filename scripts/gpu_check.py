@@ -30,6 +30,11 @@ from pathlib import Path
 
 import numpy as np
 
+ROOT = Path(__file__).resolve().parents[1]
+# Run as `python scripts/gpu_check.py`, Python looks for modules in scripts/: make the checkout's vfx
+# importable too (an installed vfx comes first, as gpu_check.sh prefers it).
+sys.path.append(str(ROOT))
+
 SIZE = (340, 256)
 VIDEOS = ("bikes.mp4", "bigbuckbunny.mp4", "carphone_pristine.mp4")
 
@@ -123,9 +128,9 @@ def vfx_features(args: list[str]) -> tuple[float, int, int, str]:
     out = Path(args[args.index("-o") + 1])
     shutil.rmtree(out, ignore_errors=True)
     exe = Path(sys.executable).with_name("vfx")
-    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "vfx.cli"]
+    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "vfx"]
     t = time.perf_counter()
-    proc = subprocess.run(cmd + ["features", *args, "--no-progress"], capture_output=True, text=True)
+    proc = subprocess.run(cmd + ["features", *args, "--no-progress"], capture_output=True, text=True, cwd=ROOT)
     wall = time.perf_counter() - t
     tail = (proc.stdout + proc.stderr).strip().splitlines()[-1:] or [""]
     if proc.returncode != 0:

@@ -12,3 +12,6 @@ if ! .venv/bin/python -c "import torch" 2>/dev/null; then
   .venv/bin/python -m pip install -q torch==2.13.0
 fi
 .venv/bin/python -m pip install -q -e ".[test]"
+# The torch TV-L1 backend's C kernels, built now for this machine (about a second), so that no flow run
+# waits for them; without a C compiler the backend falls back to eager PyTorch (it says so), not an error.
+.venv/bin/python -m vfx.flow.tvl1_native || true

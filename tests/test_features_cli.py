@@ -113,3 +113,29 @@ def test_cli_motion_maps_on_an_existing_store_names_motion_maps_first(tmp_path, 
     result = run(*args, "--motion-maps")
     assert result.exit_code == 2, result.output
     assert f"{tmp_path / 'ms'}: existing store was made with other parameters (motion_maps: False -> True); " in result.stderr
+
+
+def test_cli_bf16_says_when_the_cpu_lacks_native_bf16(tmp_path, samples, monkeypatch):
+    # The message must not depend on which CPU runs the test: the detection is replaced both ways.
+    from vfx.features import runner
+
+    args = [samples["carphone_pristine"], "--model", "i3d_rgb", "--clip-len", "8", "--stride", "50", "--precision",
+            "bf16", *TINY]
+    monkeypatch.setattr(runner, "cpu_has_native_bf16", lambda: False)
+    emulated = run(*args[:1], "-o", tmp_path / "emulated", *args[1:])
+    assert emulated.exit_code == 0, emulated.output
+    assert "note: --precision bf16: this CPU has no native bf16 arithmetic" in emulated.stderr
+    assert "use fp32 on this machine" in emulated.stderr
+    monkeypatch.setattr(runner, "cpu_has_native_bf16", lambda: True)
+    native = run(*args[:1], "-o", tmp_path / "native", *args[1:])
+    assert native.exit_code == 0, native.output
+    assert "bf16" not in native.stderr
+    # Same computation either way (the message is all that differs), and close to fp32.
+    fp32 = run(samples["carphone_pristine"], "-o", tmp_path / "fp32", "--model", "i3d_rgb", "--clip-len", "8",
+               "--stride", "50", *TINY)
+    assert fp32.exit_code == 0, fp32.output
+    feats = {name: vfx.open_store(tmp_path / name).read_features("carphone_pristine").astype(np.float32)
+             for name in ("emulated", "native", "fp32")}
+    np.testing.assert_array_equal(feats["emulated"], feats["native"])
+    assert not np.array_equal(feats["native"], feats["fp32"])
+    np.testing.assert_allclose(feats["native"], feats["fp32"], rtol=0.1, atol=0.05 * np.abs(feats["fp32"]).max())

@@ -10,11 +10,18 @@ path and the fallback where no C compiler exists.
 
 Threads: the kernels take pair and row ranges and release the GIL (ctypes does), so
 `torch.get_num_threads()` > 1 splits each call into row blocks run by a small thread pool.
+
+Building ahead of time: `python -m vfx.flow.tvl1_native` builds the library into the cache and prints where
+(scripts/install.sh runs it, so that even the first flow run of a fresh install has no build to wait for;
+an image built on one kind of machine and run on another still builds once on first use, the key differs).
+Processes of one machine that want the same library at the same time (Ray workers on a fresh node) build it
+once: the first takes a lock file beside it, the others wait for it and load its result.
 """
 
 from __future__ import annotations
 
 import ctypes
+import fcntl
 import hashlib
 import logging
 import os
@@ -23,6 +30,7 @@ import shutil
 import subprocess
 import tempfile
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -123,6 +131,48 @@ def cache_dir() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "vfx"
 
 
+def _kernel_dir() -> Path:
+    """Where the libraries live: the cache's `kernels` folder, or a private one in the temporary folder where
+    the cache cannot be written (a read-only home on a cluster node): rebuilt per boot, never missing."""
+    folder = cache_dir() / "kernels"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        if os.access(folder, os.W_OK | os.X_OK):
+            return folder
+    except OSError:
+        pass
+    folder = Path(tempfile.gettempdir()) / f"vfx-kernels-{os.getuid()}"
+    folder.mkdir(mode=0o700, exist_ok=True)
+    return folder
+
+
+def library_path() -> tuple[str, str, Path]:
+    """(compiler, source, path of the library built from them for this CPU)."""
+    cc = _compiler()
+    if cc is None:
+        raise KernelBuildError("no C compiler found (cc, gcc or clang; or set CC)")
+    source = kernel_source()
+    version = subprocess.run([cc, "--version"], capture_output=True, text=True, timeout=60).stdout
+    key = hashlib.sha256("\0".join([source, version, " ".join(_FLAGS), _cpu_identity()]).encode())
+    return cc, source, _kernel_dir() / f"tvl1-{key.hexdigest()[:20]}.so"
+
+
+def _build_once(cc: str, source: str, target: Path) -> None:
+    """Build `target` unless it exists, once per machine however many processes ask at the same time."""
+    if target.exists():
+        return
+    with open(target.with_suffix(".lock"), "a") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            log.warning("waiting for another process that is compiling the TV-L1 kernels for this machine")
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        if target.exists():  # built by the process we waited for
+            return
+        log.warning("compiling TV-L1 kernels for this machine (first run only, about a second)")
+        _build(cc, source, target)
+
+
 def _build(cc: str, source: str, target: Path) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent, prefix=".build-") as tmp:
@@ -145,16 +195,8 @@ def load() -> ctypes.CDLL:
         if _failure is not None:
             raise KernelBuildError(_failure)
         try:
-            cc = _compiler()
-            if cc is None:
-                raise KernelBuildError("no C compiler found (cc, gcc or clang; or set CC)")
-            source = kernel_source()
-            version = subprocess.run([cc, "--version"], capture_output=True, text=True, timeout=60).stdout
-            key = hashlib.sha256("\0".join([source, version, " ".join(_FLAGS), _cpu_identity()]).encode())
-            target = cache_dir() / "kernels" / f"tvl1-{key.hexdigest()[:20]}.so"
-            if not target.exists():
-                log.warning("compiling TV-L1 kernels for this machine (first run only, about a second)")
-                _build(cc, source, target)
+            cc, source, target = library_path()
+            _build_once(cc, source, target)
             _library = _declare(ctypes.CDLL(str(target)))
         except (KernelBuildError, OSError, subprocess.SubprocessError) as exc:
             _failure = str(exc)
@@ -249,3 +291,21 @@ class NativeKernels:
         fn = self.lib.tvl1_warp
         self._map(lambda y0, y1: fn(*head, h, w, 0, b, y0, y1), self._blocks(h))
         return outs
+
+
+def main() -> None:
+    """`python -m vfx.flow.tvl1_native`: build the kernels of this machine now (install time), say where."""
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    t = time.perf_counter()
+    try:
+        _, _, target = library_path()
+        existed = target.exists()
+        load()
+    except KernelBuildError as exc:
+        raise SystemExit(f"vfx: TV-L1 kernels not built ({exc}); the torch backend will use eager PyTorch kernels")
+    what = "already built" if existed else f"built in {time.perf_counter() - t:.1f} s"
+    print(f"vfx: TV-L1 kernels for this machine {what}: {target}")
+
+
+if __name__ == "__main__":
+    main()
