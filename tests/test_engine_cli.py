@@ -9,6 +9,8 @@ import time
 from pathlib import Path
 
 import vfx
+from vfx.store.catalog import read_log
+from vfx.store.location import Location
 
 VFX = str(Path(sys.executable).with_name("vfx"))
 ENV = {**os.environ, "RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0"}
@@ -54,7 +56,7 @@ def test_ctrl_c_stops_cleanly_and_says_how_to_resume(samples, tmp_path):
                              "--shard-size", "1", "--no-progress"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, env=ENV, start_new_session=True)  # fmt: skip
     deadline = time.monotonic() + 240
-    while time.monotonic() < deadline and not list((store / "ledger").glob("*.json")):
+    while time.monotonic() < deadline and not read_log(Location.parse(store)):
         assert proc.poll() is None, proc.communicate()
         time.sleep(0.1)
     os.killpg(proc.pid, signal.SIGINT)  # what a terminal's Ctrl-C does: the whole foreground process group

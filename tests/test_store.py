@@ -1,3 +1,4 @@
+import os
 import pickle
 import shutil
 
@@ -11,7 +12,7 @@ from vfx.errors import UsageError
 from vfx.frames import FrameParams, FramesStage
 from vfx.image import Resize
 from vfx.sources import load_items
-from vfx.store.layout import ledger_path, shard_path
+from vfx.store.layout import shard_path
 from videos import pattern_frames, write_video
 
 RAW = FrameParams(resize=Resize(), format="raw")
@@ -39,8 +40,10 @@ def test_serial_run_writes_a_readable_store(tiny_dataset, tmp_path):
         attrs = store.attrs(item.video_id)
         assert attrs["label"] == item.label and attrs["source_path"] == item.path
         assert attrs["fps"] == pytest.approx(25) and attrs["num_frames"] == len(expected)
-    # 6 videos in shards of 2: three files, each with a ledger
-    assert sorted(p.name for p in (tmp_path / "s" / "shards").iterdir()) == [f"shard-0000{i}.h5" for i in range(3)]
+    # 6 videos in shards of 2: three shard files in bucket 0000, the catalog, the index, the manifest; the
+    # commit log was folded into the catalog and removed
+    files = sorted(str(p.relative_to(tmp_path / "s")) for p in (tmp_path / "s").rglob("*") if p.is_file())
+    assert files == ["catalog.h5", "index.h5", *[f"shards/0000/shard-000000{i}.h5" for i in range(3)], "vfx-store.json"]
     # plain h5py through index.h5 sees the same bytes
     vid = store.video_ids()[0]
     with h5py.File(tmp_path / "s" / "index.h5", "r") as index:
@@ -54,13 +57,19 @@ def test_serial_run_writes_a_readable_store(tiny_dataset, tmp_path):
 def test_rerun_skips_finished_videos_and_resumes_new_ones(tiny_dataset, tmp_path):
     items = load_items(tiny_dataset)
     _extract(items[:4], tmp_path / "s")
-    first = shard_path(tmp_path / "s", 0).stat().st_mtime_ns
+    first = os.stat(shard_path(tmp_path / "s", 0)).st_mtime_ns
     summary = _extract(items, tmp_path / "s")
     assert (summary.skipped, summary.done) == (4, 2)
-    assert shard_path(tmp_path / "s", 0).stat().st_mtime_ns == first  # finished work is not redone
+    assert os.stat(shard_path(tmp_path / "s", 0)).st_mtime_ns == first  # finished work is not redone
     assert len(vfx.open_store(tmp_path / "s").video_ids()) == 6
+    with h5py.File(tmp_path / "s" / "index.h5", "r") as index:  # the index gained the new shard's links
+        assert sorted(index["videos"]) == sorted(i.video_id for i in items)
+        assert sorted(index["shards"][()].tolist()) == [0, 1, 2]
+    stamps = {name: os.stat(tmp_path / "s" / name).st_mtime_ns for name in ("catalog.h5", "index.h5")}
     again = _extract(items, tmp_path / "s")
     assert (again.skipped, again.done, again.failed) == (6, 0, 0)
+    # nothing to do: neither the catalog nor the index is rewritten
+    assert {name: os.stat(tmp_path / "s" / name).st_mtime_ns for name in stamps} == stamps
 
 
 def test_other_parameters_are_refused_unless_overwrite(tiny_dataset, tmp_path):
@@ -107,15 +116,20 @@ def test_interrupted_leftovers_are_removed_and_never_read(tiny_dataset, tmp_path
     items = load_items(tiny_dataset)
     _extract(items[:2], tmp_path / "s")
     store_dir = tmp_path / "s"
-    # what a killed run leaves: a half-written tmp file and a renamed shard whose ledger was never written
-    (store_dir / "shards" / "shard-00001.h5.999.tmp").write_bytes(b"\x89HDF half")
-    shutil.copy(shard_path(store_dir, 0), store_dir / "shards" / "shard-00007.h5")
-    assert len(vfx.open_store(store_dir).video_ids()) == 2  # readers only trust ledgers
+    bucket = store_dir / "shards" / "0000"
+    # what a killed run leaves: a half-written tmp file, a published shard that was never committed, a half
+    # written index copy, and a commit log line cut short by the kill
+    (bucket / "shard-0000001.999.h5.tmp").write_bytes(b"\x89HDF half")
+    shutil.copy(shard_path(store_dir, 0), bucket / "shard-0000007.h5")
+    (store_dir / "index.h5.999.tmp").write_bytes(b"\x89HDF half")
+    (store_dir / "log.jsonl").write_bytes(b'{"shard": 3, "videos": {"cl')
+    assert len(vfx.open_store(store_dir).video_ids()) == 2  # readers only trust the catalog and whole log lines
     summary = _extract(items, store_dir)
     assert summary.done == 4
-    names = sorted(p.name for p in (store_dir / "shards").iterdir())
-    assert "shard-00001.h5.999.tmp" not in names and "shard-00007.h5" not in names
-    assert all(ledger_path(store_dir, int(n[6:11])).exists() for n in names)
+    names = sorted(p.name for p in bucket.iterdir())
+    assert names == ["shard-0000000.h5", "shard-0000008.h5", "shard-0000009.h5"]  # new ids after the leftover's
+    assert sorted(p.name for p in store_dir.iterdir()) == ["catalog.h5", "index.h5", "shards", "vfx-store.json"]
+    assert vfx.open_store(store_dir).video_ids() == sorted(i.video_id for i in items)
 
 
 def test_shards_are_split_so_every_worker_gets_several():

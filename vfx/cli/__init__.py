@@ -9,5 +9,6 @@ from vfx.cli import models_cmd  # noqa: F401,E402
 from vfx.cli import flow_cmd  # noqa: F401,E402
 from vfx.cli import export_cmd  # noqa: F401,E402
 from vfx.cli import show_cmd  # noqa: F401,E402
+from vfx.cli import store_cmd  # noqa: F401,E402
 
 __all__ = ["app", "main"]

@@ -40,7 +40,7 @@ def video_rows(store) -> list[dict[str, Any]]:
     return sorted(rows, key=lambda r: r["video_id"])
 
 
-def describe_store(path: Path, max_failures: int = 50, max_groups: int = 20) -> str:
+def describe_store(path: str | Path, max_failures: int = 50, max_groups: int = 20) -> str:
     with open_store(path) as store:
         m = store.manifest
         rows = video_rows(store)
@@ -79,7 +79,7 @@ def describe_store(path: Path, max_failures: int = 50, max_groups: int = 20) -> 
     return "\n".join(lines)
 
 
-def describe_videos(path: Path) -> str:
+def describe_videos(path: str | Path) -> str:
     with open_store(path) as store:
         rows = video_rows(store)
         unit = UNITS.get(store.kind, "items")
@@ -121,7 +121,7 @@ def _human(n: float) -> str:
 @app.command("info")
 @handle_errors
 def info(
-    store: Annotated[Path, typer.Argument(help="A store directory made by vfx.")],
+    store: Annotated[str, typer.Argument(help="A store made by vfx: a directory, or a URL (s3://bucket/prefix/frames.vfx).")],
     videos: Annotated[bool, typer.Option("--videos", help="One row per video: label, split, status, count, size, stored bytes, duration, source.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="With --videos: a JSON list of the rows, for scripts.")] = False,
 ) -> None:

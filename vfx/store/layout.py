@@ -1,13 +1,16 @@
-"""Where things live inside a store directory, and the manifest that says what the store is.
+"""Where things live inside a store, and the manifest that says what the store is (schema 2).
 
     STORE/
-      vfx-store.json          manifest: kind, schema version, vfx version, parameters, their hash, created
-      shards/shard-NNNNN.h5   one HDF5 file per shard, written by one worker (tmp name, verified, renamed)
-      ledger/shard-NNNNN.json per-video status of that shard; written after the shard file is in place
-      index.h5                external links to every video group, rebuilt at the end of each run
+      vfx-store.json                     manifest: kind, schema version, vfx version, parameters, their hash
+      catalog.h5                         every recorded video: id, status, shard; failure reasons; shard table
+      log.jsonl  (object stores: log/)   commits not yet folded into the catalog (one record per shard)
+      index.h5                           external links to every done video (updated with new shards only)
+      shards/BBBB/shard-NNNNNNN.h5       one HDF5 file per shard; bucket BBBB = shard id // 1000
+      tmp/                               workers' scratch of a local store (never read)
 
-The ledgers are the truth: a shard file without a ledger is an interrupted write and is removed on the next
-run; `*.tmp` files are never read. See FORMAT.md for the contents of the HDF5 files.
+The catalog plus the log are the truth: a shard file that neither names is an interrupted write and is
+removed on the next run; `*.tmp` files are never read. See FORMAT.md for the contents of the HDF5 files,
+`vfx/store/catalog.py` for the catalog and the log, `vfx/store/schema1.py` for stores made before schema 2.
 """
 
 from __future__ import annotations
@@ -20,33 +23,39 @@ import time
 from pathlib import Path
 from typing import Any
 
-from vfx.version import __version__
 from vfx.errors import UsageError
+from vfx.store.location import Location
+from vfx.version import __version__
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 MANIFEST = "vfx-store.json"
 SHARDS = "shards"
-LEDGER = "ledger"
 INDEX = "index.h5"
 SCRATCH = "tmp"  # workers of a local store write their shards here, then rename them into shards/
-_SHARD_RE = re.compile(r"^shard-(\d{5,})\.(h5|json)$")
+WRITER = "writer.json"
+#: Shard files per bucket folder: a million videos in shards of one is 1000 folders of 1000 files, and a
+#: listing of one folder stays fast on NFS/Lustre and on object-store prefixes.
+SHARDS_PER_BUCKET = 1000
+_SHARD_FILE_RE = re.compile(r"^shard-(\d{5,})\.h5$")
 
 
-def shard_name(shard_id: int) -> str:
-    return f"shard-{shard_id:05d}"
+def bucket_name(shard_id: int) -> str:
+    return f"{shard_id // SHARDS_PER_BUCKET:04d}"
 
 
 def shard_relpath(shard_id: int) -> str:
     """Name of a shard file inside the store ('/'-separated)."""
-    return f"{SHARDS}/{shard_name(shard_id)}.h5"
+    return f"{SHARDS}/{bucket_name(shard_id)}/shard-{shard_id:07d}.h5"
 
 
-def shard_path(store: Path, shard_id: int) -> Path:
-    return Path(store) / SHARDS / f"{shard_name(shard_id)}.h5"
+def shard_path(store, shard_id: int) -> str:
+    """Full path (local) or fsspec path of a shard file."""
+    return Location.parse(store).path(shard_relpath(shard_id))
 
 
-def ledger_path(store: Path, shard_id: int) -> Path:
-    return Path(store) / LEDGER / f"{shard_name(shard_id)}.json"
+def shard_id_of(filename: str) -> int | None:
+    m = _SHARD_FILE_RE.match(filename)
+    return int(m.group(1)) if m else None
 
 
 def params_hash(params: dict[str, Any]) -> str:
@@ -55,6 +64,7 @@ def params_hash(params: dict[str, Any]) -> str:
 
 def write_json_atomic(path: Path, data: Any) -> None:
     """Write JSON so that a reader sees the old file or the complete new one, never a partial one."""
+    path = Path(path)
     tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
     with open(tmp, "w", encoding="utf-8") as f:
         json.dump(data, f, indent=1, sort_keys=True, default=str)
@@ -63,22 +73,24 @@ def write_json_atomic(path: Path, data: Any) -> None:
     os.replace(tmp, path)
 
 
-def is_store(path: Path) -> bool:
-    return (Path(path) / MANIFEST).is_file()
-
-
-def read_manifest(store: Path) -> dict[str, Any]:
-    path = Path(store) / MANIFEST
+def is_store(path) -> bool:
     try:
-        with open(path, encoding="utf-8") as f:
-            manifest = json.load(f)
+        return Location.parse(path).size(MANIFEST) is not None
+    except (OSError, UsageError):
+        return False
+
+
+def read_manifest(store) -> dict[str, Any]:
+    location = Location.parse(store)
+    try:
+        manifest = json.loads(location.read_bytes(MANIFEST))
     except FileNotFoundError:
-        raise UsageError(f"{store}: not a vfx store (no {MANIFEST})") from None
-    except (OSError, json.JSONDecodeError) as exc:
-        raise UsageError(f"{path}: unreadable store manifest ({exc})") from None
+        raise UsageError(f"{location.url}: not a vfx store (no {MANIFEST})") from None
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"{location.url_of(MANIFEST)}: unreadable store manifest ({exc})") from None
     if manifest.get("schema_version", 0) > SCHEMA_VERSION:
         raise UsageError(
-            f"{store}: store schema {manifest['schema_version']} is newer than this vfx understands "
+            f"{location.url}: store schema {manifest['schema_version']} is newer than this vfx understands "
             f"({SCHEMA_VERSION}); upgrade vfx"
         )
     return manifest
@@ -99,59 +111,39 @@ def new_manifest(kind: str, params: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def read_ledgers(store: Path) -> dict[int, dict[str, Any]]:
-    """{shard_id: ledger} of every complete shard, in shard order."""
-    ledgers = {}
-    folder = Path(store) / LEDGER
-    if not folder.is_dir():
-        return ledgers
-    for entry in sorted(os.listdir(folder)):
-        m = _SHARD_RE.match(entry)
-        if not m or m.group(2) != "json":
-            continue
-        with open(folder / entry, encoding="utf-8") as f:
-            ledgers[int(m.group(1))] = json.load(f)
-    return ledgers
+def remove_incomplete(store, recorded=None) -> list[str]:
+    """Delete leftovers of interrupted runs: `*.tmp` files, the scratch folder's files, and shard files that
+    neither the catalog nor the log names. Returns what it removed ('/'-separated names in the store).
 
+    Only the buckets after the catalog's last shard can hold such files (an earlier run that finished folded
+    everything it committed), so this lists a few folders, not every shard. `recorded` (a `Recorded`) saves
+    reading the catalog again."""
+    from vfx.store.catalog import Recorded, read_catalog, read_log
 
-def video_status(ledgers: dict[int, dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """{video_id: {"status", "reason"?, "shard"}}; a later shard's entry wins (a failure retried later)."""
-    status: dict[str, dict[str, Any]] = {}
-    for shard_id in sorted(ledgers):
-        for video_id, entry in ledgers[shard_id]["videos"].items():
-            status[video_id] = dict(entry, shard=shard_id)
-    return status
-
-
-def existing_shard_ids(store: Path) -> set[int]:
-    ids = set()
-    for sub in (SHARDS, LEDGER):
-        folder = Path(store) / sub
-        if folder.is_dir():
-            for entry in os.listdir(folder):
-                m = re.match(r"^shard-(\d{5,})\.", entry)
-                if m:
-                    ids.add(int(m.group(1)))
-    return ids
-
-
-def remove_incomplete(store: Path) -> list[str]:
-    """Delete leftovers of interrupted runs: `*.tmp` files and shard files that have no ledger."""
+    location = Location.parse(store)
+    if recorded is None:
+        recorded = Recorded(read_catalog(location), read_log(location))
+    folded = recorded.base_shards
+    committed = set(recorded.catalog.shard_id.tolist())
+    first_unknown = int(folded.max()) + 1 if folded.size else 0
     removed = []
-    complete = set(read_ledgers(store))
-    for sub in (SHARDS, LEDGER, SCRATCH):
-        folder = Path(store) / sub
-        if not folder.is_dir():
+    for name in location.listdir(""):
+        if name.endswith(".tmp"):
+            location.remove(name)
+            removed.append(name)
+    if location.is_local:
+        for name in location.listdir(SCRATCH):
+            location.remove(f"{SCRATCH}/{name}")
+            removed.append(f"{SCRATCH}/{name}")
+    for bucket in sorted(location.listdir(SHARDS)):
+        if not bucket.isdigit() or int(bucket) < first_unknown // SHARDS_PER_BUCKET:
             continue
-        for entry in os.listdir(folder):
-            m = _SHARD_RE.match(entry)
-            if entry.endswith(".tmp") or (sub == SHARDS and m and int(m.group(1)) not in complete):
-                os.unlink(folder / entry)
-                removed.append(entry)
+        for name in location.listdir(f"{SHARDS}/{bucket}"):
+            shard_id = shard_id_of(name)
+            if name.endswith(".tmp") or (shard_id is not None and shard_id >= first_unknown and shard_id not in committed):
+                location.remove(f"{SHARDS}/{bucket}/{name}")
+                removed.append(f"{SHARDS}/{bucket}/{name}")
     return removed
-
-
-WRITER = "writer.json"
 
 
 def token_matches(location, token: str) -> bool:

@@ -169,6 +169,24 @@ class Location:
         except FileNotFoundError:
             pass
 
+    def move(self, rel: str, new_rel: str) -> None:
+        """Rename a file inside the store (a rename on posix; a copy then a delete on object storage)."""
+        if self.is_local:
+            final = self.path(new_rel)
+            os.makedirs(os.path.dirname(final), exist_ok=True)
+            os.replace(self.path(rel), final)
+            _fsync_dir(os.path.dirname(final))
+        else:
+            self.fs.mv(self.path(rel), self.path(new_rel))
+
+    def remove_dir(self, rel: str) -> None:
+        """Remove an empty folder (object stores have none)."""
+        if self.is_local:
+            try:
+                os.rmdir(self.path(rel))
+            except FileNotFoundError:
+                pass
+
     def remove_tree(self) -> None:
         if self.is_local:
             shutil.rmtree(self.root)
@@ -208,6 +226,8 @@ def _filesystem(protocol: str, url: str):
     except ImportError:
         raise UsageError(f"{url}: object-store URLs need fsspec: pip install '{_EXTRAS.get(protocol, 'fsspec')}'") from None
     try:
-        return fsspec.filesystem(protocol)
+        # No listings cache: other processes (workers, another run) add and delete objects under the store,
+        # and a cached listing would make a shard that was just uploaded look missing.
+        return fsspec.filesystem(protocol, use_listings_cache=False)
     except (ImportError, ValueError) as exc:
         raise UsageError(f"{url}: no filesystem for {protocol}:// ({exc}); pip install '{_EXTRAS.get(protocol, 'fsspec')}'") from None

@@ -1,7 +1,9 @@
-"""Read-only access to a store: `vfx.open_store(path)` returns a `Store`.
+"""Read-only access to a store: `vfx.open_store(path_or_url)` returns a `Store`.
 
-Shard files are opened lazily and kept open; a `Store` can be pickled (into DataLoader workers or Ray tasks)
-and reopens its files on first use in the new process.
+Opening reads the manifest and the catalog (plus the commit log of a run not yet folded): one or two small
+files, whatever the number of shards. `len`, `video_ids()` and `in` are answered from those arrays. Shard
+files are opened lazily and kept open (on object storage through fsspec file objects, read by range); a
+`Store` can be pickled (into DataLoader workers or Ray tasks) and reopens its files on first use there.
 """
 
 from __future__ import annotations
@@ -15,17 +17,33 @@ import numpy as np
 
 from vfx.codec import decode_jpegs, dequantize_flow
 from vfx.errors import UsageError
-from vfx.store.layout import read_ledgers, read_manifest, shard_path, video_status
+from vfx.store import schema1
+from vfx.store.catalog import Recorded, read_catalog, read_log
+from vfx.store.layout import read_manifest, shard_relpath
+from vfx.store.location import Location
+
+#: fsspec read block for shard files on object storage: one request fetches this much around a read, so the
+#: small metadata reads HDF5 makes when it opens a group do not each become a request.
+_REMOTE_BLOCK = 4 << 20
 
 
 class Store:
     def __init__(self, path: str | os.PathLike):
-        self.path = Path(path)
-        if not self.path.exists():
+        self.location = Location.parse(path)
+        # A local store's path stays a Path (callers join and resolve it); a URL store's is its URL.
+        self.path = Path(self.location.root) if self.location.is_local else self.location.url
+        if self.location.is_local and not os.path.exists(self.location.root):
             raise UsageError(f"{self.path}: no such store")
-        self.manifest = read_manifest(self.path)
-        self._status = video_status(read_ledgers(self.path))
+        self.manifest = read_manifest(self.location)
+        if self.manifest.get("schema_version") == schema1.SCHEMA:
+            self._recorded = Recorded(schema1.read_catalog(self.location))
+            self._shard_relpath = schema1.shard_relpath
+        else:
+            self._recorded = Recorded(read_catalog(self.location), read_log(self.location))
+            self._shard_relpath = shard_relpath
+        self._recorded.fold()  # one merged set of arrays; nothing is written
         self._files: dict[int, h5py.File] = {}
+        self._handles: list[Any] = []
 
     # -- what the store is -------------------------------------------------------------------------
     @property
@@ -36,35 +54,58 @@ class Store:
     def params(self) -> dict[str, Any]:
         return self.manifest["params"]
 
+    @property
+    def url(self) -> str:
+        return self.location.url
+
+    @property
+    def recorded(self) -> Recorded:
+        """Every video's status, as arrays (see `vfx.store.catalog.Recorded`)."""
+        return self._recorded
+
     def video_ids(self, status: str = "done") -> list[str]:
-        if status not in ("done", "failed"):
-            raise ValueError(f"status must be 'done' or 'failed', got {status!r}")
-        return sorted(v for v, e in self._status.items() if e["status"] == status)
+        """Sorted ids (computed once, then cached: do not modify the list)."""
+        if status == "done":
+            return self._recorded.done_ids()
+        if status == "failed":
+            return self._recorded.failed_ids()
+        raise ValueError(f"status must be 'done' or 'failed', got {status!r}")
+
+    def status(self, video_id: str) -> str | None:
+        return self._recorded.status(video_id)
 
     def failures(self) -> dict[str, str]:
-        return {v: e.get("reason", "") for v, e in sorted(self._status.items()) if e["status"] == "failed"}
+        return dict(sorted(self._recorded.catalog.reasons.items()))
 
     def __contains__(self, video_id: str) -> bool:
-        return self._status.get(video_id, {}).get("status") == "done"
+        return self._recorded.status(video_id) == "done"
 
     def __len__(self) -> int:
-        return len(self.video_ids())
+        return self._recorded.count("done")
 
     def size_bytes(self) -> int:
-        return sum(f.stat().st_size for f in self.path.rglob("*") if f.is_file())
+        return self.location.total_bytes()
 
     # -- per video -------------------------------------------------------------------------------------
     def group(self, video_id: str) -> h5py.Group:
         """The HDF5 group of a done video (for datasets this API has no method for)."""
-        entry = self._status.get(video_id)
-        if entry is None:
+        status = self._recorded.status(video_id)
+        if status is None:
             raise KeyError(f"{self.path}: no video {video_id!r}")
-        if entry["status"] != "done":
-            raise KeyError(f"{self.path}: video {video_id!r} failed: {entry.get('reason', '')}")
-        shard = entry["shard"]
+        if status != "done":
+            raise KeyError(f"{self.path}: video {video_id!r} failed: {self._recorded.reason(video_id)}")
+        shard = self._recorded.shard(video_id)
         if shard not in self._files:
-            self._files[shard] = h5py.File(shard_path(self.path, shard), "r")
+            self._files[shard] = self._open_shard(shard)
         return self._files[shard]["videos"][video_id]
+
+    def _open_shard(self, shard: int) -> h5py.File:
+        rel = self._shard_relpath(shard)
+        if self.location.is_local:
+            return h5py.File(self.location.path(rel), "r")
+        handle = self.location.fs.open(self.location.path(rel), "rb", block_size=_REMOTE_BLOCK, cache_type="readahead")
+        self._handles.append(handle)
+        return h5py.File(handle, "r")
 
     def attrs(self, video_id: str) -> dict[str, Any]:
         return {k: _py(v) for k, v in self.group(video_id).attrs.items()}
@@ -146,6 +187,9 @@ class Store:
         for f in self._files.values():
             f.close()
         self._files.clear()
+        for handle in self._handles:
+            handle.close()
+        self._handles.clear()
 
     def __enter__(self) -> Store:
         return self
@@ -156,6 +200,7 @@ class Store:
     def __getstate__(self):
         state = self.__dict__.copy()
         state["_files"] = {}  # HDF5 handles do not survive pickling or fork; reopen lazily
+        state["_handles"] = []
         return state
 
     def __repr__(self) -> str:

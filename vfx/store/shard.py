@@ -23,9 +23,15 @@ from vfx.store.layout import SCHEMA_VERSION, shard_relpath, token_matches
 from vfx.store.location import Location
 from vfx.types import VideoItem, VideoOutput
 
-#: Target size of one HDF5 chunk for streamed (resizable) datasets: large enough for fast sequential I/O,
-#: small enough that reading a few frames does not pull megabytes.
+#: Target size of one HDF5 chunk for datasets streamed past `_CONTIGUOUS_BYTES`: large enough for fast
+#: sequential I/O, small enough that reading a few frames does not pull megabytes. HDF5 allocates chunks
+#: whole, so such a dataset carries at most one partly filled chunk.
 _CHUNK_BYTES = 1 << 20
+#: A video's streamed datasets are held in memory up to this many bytes and then written contiguous, at
+#: their exact size: no chunk padding (a 2048-d feature vector in a 1 MiB chunk was 99.8 % padding). Past
+#: it they become chunked datasets, so memory stays bounded for long videos; the padding is then at most
+#: one chunk per dataset, under 1/8 of what the video stores.
+_CONTIGUOUS_BYTES = 8 << 20
 
 
 @dataclass(frozen=True)
@@ -163,20 +169,31 @@ def _item_attrs(item: VideoItem) -> dict[str, Any]:
 
 
 def _append_stream(group: h5py.Group, stream) -> None:
+    """Write a stream of {name: rows} chunks: contiguous datasets at their final size when the whole stream
+    fits in `_CONTIGUOUS_BYTES`, else resizable chunked datasets appended to as the rows come."""
+    held: dict[str, list[np.ndarray]] = {}
+    held_bytes = 0
     for chunk in stream:
         for name, array in chunk.items():
             array = np.asarray(array)
-            if name not in group:
-                row_bytes = max(1, array[:1].nbytes if array.ndim else array.itemsize)
-                rows = max(1, _CHUNK_BYTES // row_bytes)
-                group.create_dataset(
-                    name,
-                    shape=(0,) + array.shape[1:],
-                    maxshape=(None,) + array.shape[1:],
-                    dtype=array.dtype,
-                    chunks=(rows,) + array.shape[1:],
-                )
-            dataset = group[name]
-            start = dataset.shape[0]
-            dataset.resize(start + array.shape[0], axis=0)
-            dataset[start:] = array
+            if name in group:
+                _append_rows(group[name], array)
+            else:
+                held.setdefault(name, []).append(array)
+                held_bytes += array.nbytes
+        if held_bytes > _CONTIGUOUS_BYTES:
+            for name, arrays in held.items():
+                rows = np.concatenate(arrays)
+                row_bytes = max(1, rows[:1].nbytes if rows.ndim else rows.itemsize)
+                group.create_dataset(name, shape=(0,) + rows.shape[1:], maxshape=(None,) + rows.shape[1:],
+                                     dtype=rows.dtype, chunks=(max(1, _CHUNK_BYTES // row_bytes),) + rows.shape[1:])
+                _append_rows(group[name], rows)
+            held, held_bytes = {}, 0
+    for name, arrays in held.items():
+        group.create_dataset(name, data=np.concatenate(arrays))
+
+
+def _append_rows(dataset: h5py.Dataset, rows: np.ndarray) -> None:
+    start = dataset.shape[0]
+    dataset.resize(start + rows.shape[0], axis=0)
+    dataset[start:] = rows

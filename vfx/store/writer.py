@@ -1,11 +1,14 @@
 """The driver side of a store: `StoreWriter`, the only process that records what a store holds.
 
     with StoreWriter.open(url, kind, params, overwrite=False) as store:
-        recorded = store.recorded          # what earlier runs finished
+        store.recorded                     # what earlier runs finished (a compact `Recorded` view)
         ...                                # workers write shards and publish them (vfx.store.shard)
-        store.commit(receipt)              # checks the shard is there, then records its videos durably
+        store.commit(receipt)              # checks the shard is there, then appends its record to the log
+    # close: the log folded into catalog.h5, index.h5 given the new shards' links
 
-A video counts as done only after `commit` returned for its shard.
+A video counts as done once `commit` returned for its shard. Every step of `close` is crash-safe: the catalog
+is replaced whole before the log entries it absorbed are deleted, the index is replaced by a complete new
+version, and whatever a kill interrupts, the next run's `open` replays catalog + log and finishes it.
 """
 
 from __future__ import annotations
@@ -16,23 +19,21 @@ import os
 import socket
 import time
 import uuid
-from pathlib import Path
 from typing import Any
 
 from vfx.errors import UsageError, VfxError
-from vfx.store.index import build_index
+from vfx.store.catalog import CATALOG, Recorded, append_log, catalog_bytes, clear_log, log_record, read_catalog, read_log
+from vfx.store.index import update_index
 from vfx.store.layout import (
     MANIFEST,
+    SCHEMA_VERSION,
+    SCRATCH,
     WRITER,
-    existing_shard_ids,
-    ledger_path,
     new_manifest,
     params_hash,
-    read_ledgers,
     read_manifest,
     remove_incomplete,
-    video_status,
-    write_json_atomic,
+    shard_id_of,
 )
 from vfx.store.location import Location
 from vfx.store.params_diff import describe_difference
@@ -43,16 +44,21 @@ class StoreError(VfxError):
 
 
 class StoreWriter:
-    def __init__(self, location: Location, token: str):
+    def __init__(self, location: Location, token: str, manifest: dict[str, Any] | None = None,
+                 recorded: Recorded | None = None, seen_shards: int = -1):
         self.location = location
         self.token = token
-        self.recorded: dict[str, dict[str, Any]] = video_status(read_ledgers(self.path))
-        self._next_id = max(existing_shard_ids(self.path), default=-1) + 1
+        self.manifest = manifest if manifest is not None else read_manifest(location)
+        # Read once per run: the catalog and whatever a killed run left in the log.
+        self.recorded = recorded if recorded is not None else Recorded(read_catalog(location), read_log(location, repair=True))
+        self._seen_shards = seen_shards  # highest shard id of a file seen on disk (also one just removed)
+        self._next_id: int | None = None
         self._closed = False
 
     @property
-    def path(self) -> Path:
-        return Path(self.location.root)
+    def path(self) -> str:
+        """The store's root: a local path, or the fsspec path of a URL store (see `url`)."""
+        return self.location.root
 
     @property
     def url(self) -> str:
@@ -63,15 +69,21 @@ class StoreWriter:
         """Create the store, or check that an existing one was made by the same stage with the same parameters;
         remove what dead runs left; mark the store with this run's token."""
         location = Location.parse(url)
-        _prepare(location, kind, params, overwrite)
-        remove_incomplete(location.root)
+        manifest = _prepare(location, kind, params, overwrite)
+        recorded = Recorded(read_catalog(location), read_log(location, repair=True))
+        removed = remove_incomplete(location, recorded)
+        seen = max((shard_id_of(name.rsplit("/", 1)[-1]) or -1 for name in removed), default=-1)
         token = uuid.uuid4().hex
         info = {"token": token, "host": socket.gethostname(), "pid": os.getpid(), "since": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
         location.write_bytes(WRITER, json.dumps(info).encode())
-        return cls(location, token)
+        return cls(location, token, manifest, recorded, seen)
 
     def next_shard_id(self) -> int:
-        """The first shard id no earlier run used (a shard file is never written twice)."""
+        """The first shard id no earlier run used (a shard file is never written twice, so a worker of a killed
+        run that still uploads its shard cannot overwrite one of this run)."""
+        if self._next_id is None:
+            ids = self.recorded.catalog.shard_id
+            self._next_id = max(int(ids.max()) if ids.size else -1, self._seen_shards) + 1
         return self._next_id
 
     def commit(self, receipt) -> None:
@@ -84,22 +96,38 @@ class StoreWriter:
         if size != receipt.size:
             found = "missing" if size is None else f"{size} bytes, not {receipt.size}"
             raise StoreError(f"{self.location.url_of(receipt.name)}: shard {receipt.shard_id} {found}")
-        ledger = {"shard": receipt.shard_id, "file": receipt.name, "size": receipt.size, "sha256": receipt.sha256,
-                  "videos": receipt.videos}
-        path = ledger_path(self.path, receipt.shard_id)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        write_json_atomic(path, ledger)
-        for video_id, entry in receipt.videos.items():
-            self.recorded[video_id] = dict(entry, shard=receipt.shard_id)
-        self._next_id = max(self._next_id, receipt.shard_id + 1)
+        record = log_record(receipt.shard_id, receipt.name, receipt.size, receipt.sha256, receipt.videos)
+        append_log(self.location, record)
+        self.recorded.add(record)
+        self._next_id = max(self.next_shard_id(), receipt.shard_id + 1)
 
     def close(self) -> None:
-        """Index the store and release it. Safe to call twice, and on errors or interrupts."""
+        """Fold the log into the catalog, index the new shards, release the store. Safe to call twice, and on
+        errors or interrupts (what was committed is folded; nothing else is touched)."""
         if self._closed:
             return
         self._closed = True
-        build_index(self.path)
-        self.location.remove(WRITER)
+        try:
+            self.fold()
+            update_index(self.location, self.recorded.catalog, self.manifest)
+        finally:
+            self.location.remove(WRITER)
+            if self.location.is_local:
+                try:
+                    os.rmdir(self.location.path(SCRATCH))  # the workers' scratch folder, when they left it empty
+                except OSError:
+                    pass
+
+    def fold(self) -> None:
+        """Write the catalog with every pending record, then delete the log entries it now holds."""
+        pending = list(self.recorded.pending)
+        if not pending:
+            return
+        catalog = self.recorded.catalog
+        self.location.write_bytes(CATALOG, catalog_bytes(catalog, {"schema_version": SCHEMA_VERSION,
+                                                                   "kind": self.manifest["kind"]}))
+        clear_log(self.location, [commit.shard for commit in pending])
+        self.recorded.fold()
 
     def __enter__(self) -> StoreWriter:
         return self
@@ -108,25 +136,34 @@ class StoreWriter:
         self.close()
 
 
-def _prepare(location: Location, kind: str, params: dict[str, Any], overwrite: bool) -> None:
-    path = location.root
-    if os.path.exists(path) and not os.path.isdir(path):
-        raise UsageError(f"{path}: output exists and is not a directory")
-    if os.path.isfile(os.path.join(path, MANIFEST)):
-        manifest = read_manifest(path)
-        if manifest["kind"] == kind and manifest["params_hash"] == params_hash(params):
-            return
+def _prepare(location: Location, kind: str, params: dict[str, Any], overwrite: bool) -> dict[str, Any]:
+    """The manifest of the store at `location`, created if there is none."""
+    if location.is_local and os.path.exists(location.root) and not os.path.isdir(location.root):
+        raise UsageError(f"{location.root}: output exists and is not a directory")
+    if location.size(MANIFEST) is not None:
+        manifest = read_manifest(location)
+        same = manifest["kind"] == kind and manifest["params_hash"] == params_hash(params)
+        if same and manifest.get("schema_version") == SCHEMA_VERSION:
+            return manifest
         if not overwrite:
+            if manifest.get("schema_version") != SCHEMA_VERSION:
+                raise UsageError(
+                    f"{location.url}: a schema-{manifest.get('schema_version')} store (vfx {manifest.get('vfx_version')}); "
+                    f"this vfx reads it but writes schema {SCHEMA_VERSION} only: convert it with "
+                    f"`vfx store upgrade {location.url}`, or write to another output"
+                )
             raise UsageError(
-                f"{path}: existing store was made with other parameters ({describe_difference(manifest, kind, params)}); "
+                f"{location.url}: existing store was made with other parameters ({describe_difference(manifest, kind, params)}); "
                 "use --overwrite to replace it, or choose another output"
             )
         location.remove_tree()
-    elif os.path.isdir(path) and os.listdir(path):
-        raise UsageError(f"{path}: output directory is not empty and is not a vfx store")
+    elif not location.is_empty_dir():
+        raise UsageError(f"{location.url}: output directory is not empty and is not a vfx store")
+    manifest = new_manifest(kind, params)
     try:
-        os.makedirs(path, exist_ok=True)
-        write_json_atomic(Path(path) / MANIFEST, new_manifest(kind, params))
+        location.makedirs()
+        location.write_bytes(MANIFEST, json.dumps(manifest, indent=1, sort_keys=True, default=str).encode())
     except OSError as exc:
-        raise UsageError(f"{path}: output is not writable ({exc.strerror or exc})") from None
+        raise UsageError(f"{location.url}: output is not writable ({exc.strerror or exc})") from None
+    return manifest
 
