@@ -7,6 +7,7 @@
       index.h5                           external links to every done video (updated with new shards only)
       shards/BBBB/shard-NNNNNNN.h5       one HDF5 file per shard; bucket BBBB = shard id // 1000
       tmp/                               workers' scratch of a local store (never read)
+      lock/                              the writing run's claim and heartbeat (vfx/store/lock.py); readers ignore it
 
 The catalog plus the log are the truth: a shard file that neither names is an interrupted write and is
 removed on the next run; `*.tmp` files are never read. See FORMAT.md for the contents of the HDF5 files,
@@ -32,7 +33,6 @@ MANIFEST = "vfx-store.json"
 SHARDS = "shards"
 INDEX = "index.h5"
 SCRATCH = "tmp"  # workers of a local store write their shards here, then rename them into shards/
-WRITER = "writer.json"
 #: Shard files per bucket folder: a million videos in shards of one is 1000 folders of 1000 files, and a
 #: listing of one folder stays fast on NFS/Lustre and on object-store prefixes.
 SHARDS_PER_BUCKET = 1000
@@ -145,10 +145,3 @@ def remove_incomplete(store, recorded=None) -> list[str]:
                 removed.append(f"{SHARDS}/{bucket}/{name}")
     return removed
 
-
-def token_matches(location, token: str) -> bool:
-    """Whether the store at `location` carries the run token its writer put there (see `StoreWriter`)."""
-    try:
-        return json.loads(location.read_bytes(WRITER)).get("token") == token
-    except (OSError, ValueError):
-        return False

@@ -187,11 +187,16 @@ class Location:
             except FileNotFoundError:
                 pass
 
-    def remove_tree(self) -> None:
+    def remove_tree(self, rel: str = "") -> None:
+        """Remove `rel` (a file or a folder with everything under it; the whole store by default)."""
+        target = self.path(rel)
         if self.is_local:
-            shutil.rmtree(self.root)
-        elif self.fs.exists(self.root):
-            self.fs.rm(self.root, recursive=True)
+            if os.path.isdir(target) and not os.path.islink(target):
+                shutil.rmtree(target)
+            elif os.path.lexists(target):
+                os.unlink(target)
+        elif self.fs.exists(target):
+            self.fs.rm(target, recursive=True)
 
     def makedirs(self, rel: str = "") -> None:
         if self.is_local:

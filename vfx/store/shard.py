@@ -19,7 +19,8 @@ from typing import Any
 import h5py
 import numpy as np
 
-from vfx.store.layout import SCHEMA_VERSION, shard_relpath, token_matches
+from vfx.store.layout import SCHEMA_VERSION, shard_relpath
+from vfx.store.lock import holds
 from vfx.store.location import Location
 from vfx.types import VideoItem, VideoOutput
 
@@ -148,7 +149,7 @@ def publish_shard(shard: ShardFile, store_url: str, ship: bool = False) -> Shard
 
 def store_visible(store_url: str, token: str) -> bool:
     """Whether this process sees the store the driver opened (a local path on another node does not)."""
-    return token_matches(Location.parse(store_url), token)
+    return holds(Location.parse(store_url), token)
 
 
 def _sha256(path: Path) -> str:

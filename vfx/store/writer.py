@@ -16,9 +16,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import socket
-import time
-import uuid
 from typing import Any
 
 from vfx.errors import UsageError, VfxError
@@ -28,7 +25,6 @@ from vfx.store.layout import (
     MANIFEST,
     SCHEMA_VERSION,
     SCRATCH,
-    WRITER,
     new_manifest,
     params_hash,
     read_manifest,
@@ -36,6 +32,7 @@ from vfx.store.layout import (
     shard_id_of,
 )
 from vfx.store.location import Location
+from vfx.store.lock import LOCK_DIR, StoreLock
 from vfx.store.params_diff import describe_difference
 
 
@@ -44,10 +41,11 @@ class StoreError(VfxError):
 
 
 class StoreWriter:
-    def __init__(self, location: Location, token: str, manifest: dict[str, Any] | None = None,
+    def __init__(self, location: Location, lock: StoreLock, manifest: dict[str, Any] | None = None,
                  recorded: Recorded | None = None, seen_shards: int = -1):
         self.location = location
-        self.token = token
+        self.lock = lock
+        self.token = lock.token  # workers check they see the holder's claim (vfx.store.lock.holds)
         self.manifest = manifest if manifest is not None else read_manifest(location)
         # Read once per run: the catalog and whatever a killed run left in the log.
         self.recorded = recorded if recorded is not None else Recorded(read_catalog(location), read_log(location, repair=True))
@@ -67,16 +65,17 @@ class StoreWriter:
     @classmethod
     def open(cls, url, kind: str, params: dict[str, Any], *, overwrite: bool = False) -> StoreWriter:
         """Create the store, or check that an existing one was made by the same stage with the same parameters;
-        remove what dead runs left; mark the store with this run's token."""
+        take the store's lock (a live run holding it is a UsageError), then remove what dead runs left."""
         location = Location.parse(url)
-        manifest = _prepare(location, kind, params, overwrite)
-        recorded = Recorded(read_catalog(location), read_log(location, repair=True))
-        removed = remove_incomplete(location, recorded)
+        manifest, lock = _prepare(location, kind, params, overwrite)
+        try:
+            recorded = Recorded(read_catalog(location), read_log(location, repair=True))
+            removed = remove_incomplete(location, recorded)
+        except BaseException:
+            lock.release()
+            raise
         seen = max((shard_id_of(name.rsplit("/", 1)[-1]) or -1 for name in removed), default=-1)
-        token = uuid.uuid4().hex
-        info = {"token": token, "host": socket.gethostname(), "pid": os.getpid(), "since": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
-        location.write_bytes(WRITER, json.dumps(info).encode())
-        return cls(location, token, manifest, recorded, seen)
+        return cls(location, lock, manifest, recorded, seen)
 
     def next_shard_id(self) -> int:
         """The first shard id no earlier run used (a shard file is never written twice, so a worker of a killed
@@ -88,6 +87,7 @@ class StoreWriter:
 
     def commit(self, receipt) -> None:
         """Record a published shard (writing its shipped bytes first); raises StoreError if it is not there."""
+        self.lock.check()
         if receipt.payload is not None:
             if hashlib.sha256(receipt.payload).hexdigest() != receipt.sha256:
                 raise StoreError(f"shard {receipt.shard_id}: shipped bytes do not match their checksum")
@@ -108,10 +108,11 @@ class StoreWriter:
             return
         self._closed = True
         try:
-            self.fold()
-            update_index(self.location, self.recorded.catalog, self.manifest)
+            if self.lock.lost is None:  # a run that lost its lock leaves the fold and index to the run that took over
+                self.fold()
+                update_index(self.location, self.recorded.catalog, self.manifest)
         finally:
-            self.location.remove(WRITER)
+            self.lock.release()
             if self.location.is_local:
                 try:
                     os.rmdir(self.location.path(SCRATCH))  # the workers' scratch folder, when they left it empty
@@ -136,10 +137,25 @@ class StoreWriter:
         self.close()
 
 
-def _prepare(location: Location, kind: str, params: dict[str, Any], overwrite: bool) -> dict[str, Any]:
-    """The manifest of the store at `location`, created if there is none."""
+def _prepare(location: Location, kind: str, params: dict[str, Any], overwrite: bool) -> tuple[dict[str, Any], StoreLock]:
+    """Check the output, take its lock (before anything in it is removed or written), then return the manifest
+    of the store at `location`, created if there is none."""
     if location.is_local and os.path.exists(location.root) and not os.path.isdir(location.root):
         raise UsageError(f"{location.root}: output exists and is not a directory")
+    if location.size(MANIFEST) is None and set(location.listdir()) - {LOCK_DIR}:
+        raise UsageError(f"{location.url}: output directory is not empty and is not a vfx store")
+    try:
+        lock = StoreLock.acquire(location)
+    except OSError as exc:
+        raise UsageError(f"{location.url}: output is not writable ({exc.strerror or exc})") from None
+    try:
+        return _check_or_create(location, kind, params, overwrite), lock
+    except BaseException:
+        lock.release()
+        raise
+
+
+def _check_or_create(location: Location, kind: str, params: dict[str, Any], overwrite: bool) -> dict[str, Any]:
     if location.size(MANIFEST) is not None:
         manifest = read_manifest(location)
         same = manifest["kind"] == kind and manifest["params_hash"] == params_hash(params)
@@ -156,9 +172,9 @@ def _prepare(location: Location, kind: str, params: dict[str, Any], overwrite: b
                 f"{location.url}: existing store was made with other parameters ({describe_difference(manifest, kind, params)}); "
                 "use --overwrite to replace it, or choose another output"
             )
-        location.remove_tree()
-    elif not location.is_empty_dir():
-        raise UsageError(f"{location.url}: output directory is not empty and is not a vfx store")
+        for name in location.listdir():
+            if name != LOCK_DIR:  # our own lock stays: nobody may start writing the store while it is replaced
+                location.remove_tree(name)
     manifest = new_manifest(kind, params)
     try:
         location.makedirs()
@@ -166,4 +182,3 @@ def _prepare(location: Location, kind: str, params: dict[str, Any], overwrite: b
     except OSError as exc:
         raise UsageError(f"{location.url}: output is not writable ({exc.strerror or exc})") from None
     return manifest
-
