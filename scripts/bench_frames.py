@@ -1,22 +1,26 @@
-"""Benchmark `vfx extract-frames` end to end against ffmpeg writing JPEG files, and decord's decode ceiling.
+"""Benchmark `vfx extract-frames` end to end against ffmpeg writing JPEG files, and the decode-only ceiling.
 
-One run, same videos, same machine state:
-  vfx      `vfx extract-frames DIR -o STORE --short-side 256 --quality 95 --workers 2` (Ray engine, wall clock,
-           including Ray start-up, which is also reported on its own)
-  ffmpeg   `ffmpeg -i V -vf scale=-2:256 -q:v 2 out/%05d.jpg`, two ffmpeg processes in parallel
-  decord   decode every frame, no resize or encode, two processes in parallel: the ceiling
-  PyAV     decode every frame to its YUV planes (no conversion), two processes: the decoder's own cost, which
-           vfx's JPEG path pays before resizing and encoding the planes
+Same videos, same machine state; the contenders are interleaved (their order rotates each repeat) and each row
+is the median over `--repeats`:
+  ffmpeg     `ffmpeg -i V -vf scale=-2:256 -q:v 2 out/%05d.jpg`, two ffmpeg processes in parallel (the baseline)
+  decord     decode every frame (decord's RGB), no resize or encode, two processes in parallel: the ceiling
+  PyAV       decode every frame to its YUV planes (no conversion), two processes: the decoder's own cost, which
+             vfx's JPEG path pays before resizing and encoding the planes
+  vfx        `vfx extract-frames DIR -o STORE --short-side 256 --quality 95 --workers 2` (Ray engine, wall clock
+             of the command, Ray's start-up and shut-down included)
+  vfx warm   the same extraction through `vfx.extract_frames` in a process whose Ray is already up and whose
+             workers have run once (a two-video warm-up): vfx without Ray's start-up
 Targets (issue 13): vfx >= 1.5x ffmpeg frames/s end to end, and >= 80 % of the decode ceiling.
 
-Then the stored frames against today's RGB path (decode -> RGB -> OpenCV bilinear -> OpenCV JPEG q95), run by
-hand on the same frames: mean absolute difference per RGB channel and for luma / chroma, the mean luma offset,
-and both against an exact (float) BT.601 conversion of the decoder's planes, to show whose offset it is.
+Then the stored frames against the RGB path (`--format raw`: decoder planes -> rounded BT.601 RGB -> OpenCV
+bilinear), on every 4th frame of one copy of each sample: the planes the JPEG path hands its encoder against
+what a JPEG encoder makes of the RGB frames (mean absolute difference per plane, luma offset), and the stored
+JPEGs against the RGB path's own q95 JPEGs and against the RGB frames; and, for the record, swscale's
+truncating conversion (decord's RGB) against the RGB path.
 
-Size: 100 copies of each sample video (300 videos, 50200 frames) by default. Ray's start-up and shut-down are a
-fixed ~5 s here; on a real dataset (UCF101: 2.5 M frames) nothing.
+Size: 100 copies of each sample video (300 videos, 50200 frames) by default.
 
-Usage: python scripts/bench_frames.py [--copies 100] [--workdir /tmp/vfx-bench-frames]
+Usage: python scripts/bench_frames.py [--copies 100] [--repeats 3] [--workdir /tmp/vfx-bench-frames]
 Needs ffmpeg on PATH (apt-get install ffmpeg).
 """
 
@@ -26,6 +30,7 @@ import argparse
 import importlib.util
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import time
@@ -112,108 +117,146 @@ def bench_vfx(video_dir: Path, workdir: Path) -> float:
     return time.perf_counter() - start
 
 
-def bench_ray_startup() -> float:
-    code = "import time,ray;t=time.perf_counter();ray.init(address='local',include_dashboard=False,logging_level='ERROR');print(time.perf_counter()-t)"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+_WARM = """
+import shutil, sys, time
+import vfx
+from vfx.engine import RunOptions
+from vfx.engine.driver import init_ray
+video_dir, warm_dir, store, scratch = sys.argv[1:5]
+init_ray(None)
+run = RunOptions(workers=2, progress=False)
+vfx.extract_frames(warm_dir, scratch, run=run, short_side=256, quality=95, log=lambda m: None)
+shutil.rmtree(store, ignore_errors=True)
+start = time.perf_counter()
+vfx.extract_frames(video_dir, store, run=run, short_side=256, quality=95, log=lambda m: None)
+print(time.perf_counter() - start)
+"""
+
+
+def bench_vfx_warm(video_dir: Path, workdir: Path) -> float:
+    """vfx.extract_frames timed inside a process whose Ray is up and whose workers have run (no start-up)."""
+    warm = workdir / "warm-videos"
+    if not warm.exists():
+        warm.mkdir()
+        for path in sorted(video_dir.iterdir())[:2]:
+            os.symlink(os.path.realpath(path), warm / path.name)
+    scratch = workdir / "warm-store"
+    shutil.rmtree(scratch, ignore_errors=True)
+    out = subprocess.run([sys.executable, "-c", _WARM, str(video_dir), str(warm), str(workdir / "store-warm"),
+                          str(scratch)], capture_output=True, text=True, check=True)
     return float(out.stdout.strip().splitlines()[-1])
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--copies", type=int, default=100, help="copies of each sample video (more = steadier numbers)")
+    ap.add_argument("--repeats", type=int, default=3, help="runs of each contender (the table shows medians)")
     ap.add_argument("--workdir", type=Path, default=Path("/tmp/vfx-bench-frames"))
     args = ap.parse_args()
     if shutil.which("ffmpeg") is None:
         sys.exit("ffmpeg not found on PATH (apt-get install ffmpeg)")
     video_dir, frames = make_dataset(args.workdir, args.copies)
     videos = sorted(str(p) for p in video_dir.iterdir())
-    bench_decode(videos[:2])  # warm up: page cache, decoder libraries
-    t_decord = bench_decode(videos)
-    t_planes = bench_decode(videos, decode_planes)
-    t_ffmpeg = bench_ffmpeg(videos, args.workdir)
-    t_vfx = bench_vfx(video_dir, args.workdir)
-    t_ray = bench_ray_startup()
-    load = os.getloadavg()
-    rows = [
-        ("decord decode only (ceiling)", t_decord),
-        ("PyAV decode to planes only", t_planes),
-        ("ffmpeg -> JPEG files (baseline)", t_ffmpeg),
-        ("vfx extract-frames (end to end)", t_vfx),
-        ("vfx without Ray start-up", t_vfx - t_ray),
-    ]
-    print(f"{len(videos)} videos, {frames} frames; short side 256, JPEG q95, 2 processes each; Ray start-up {t_ray:.1f} s;"
-          f" load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
-    print(f"{'':34} {'seconds':>8} {'frames/s':>9} {'vs ffmpeg':>10} {'vs ceiling':>11}")
-    for name, t in rows:
-        fps = frames / t
-        print(f"{name:34} {t:8.2f} {fps:9.1f} {t_ffmpeg / t:9.2f}x {t_decord / t:10.0%}")
+    contenders = {
+        "ffmpeg -> JPEG files (baseline)": lambda: bench_ffmpeg(videos, args.workdir),
+        "decord decode only (ceiling)": lambda: bench_decode(videos),
+        "PyAV decode to planes only": lambda: bench_decode(videos, decode_planes),
+        "vfx extract-frames (end to end)": lambda: bench_vfx(video_dir, args.workdir),
+        "vfx without Ray start-up": lambda: bench_vfx_warm(video_dir, args.workdir),
+    }
+    bench_decode(videos[:4])  # warm up: page cache, decoder libraries
+    times: dict[str, list[float]] = {name: [] for name in contenders}
+    loads = [os.getloadavg()[0]]
+    names = list(contenders)
+    for r in range(args.repeats):
+        for name in names[r % len(names):] + names[: r % len(names)]:  # rotate the order each repeat
+            times[name].append(contenders[name]())
+            loads.append(os.getloadavg()[0])
+    t = {name: statistics.median(ts) for name, ts in times.items()}
+    t_ffmpeg, t_ceiling = t[names[0]], t[names[1]]
+    print(f"{len(videos)} videos, {frames} frames; short side 256, JPEG q95, 2 processes each; median of "
+          f"{args.repeats} interleaved runs; 1-minute load average {min(loads):.1f}-{max(loads):.1f} during the run")
+    print(f"{'':34} {'seconds':>8} {'frames/s':>9} {'vs ffmpeg':>10} {'vs ceiling':>11}   runs (s)")
+    for name in names:
+        runs = " ".join(f"{x:.1f}" for x in times[name])
+        print(f"{name:34} {t[name]:8.2f} {frames / t[name]:9.1f} {t_ffmpeg / t[name]:9.2f}x {t_ceiling / t[name]:10.0%}"
+              f"   {runs}")
     print()
     compare_with_rgb_path(args.workdir / "store", video_dir)
 
 
-def _ycc(frames_thwc):
+def _encoder_planes(frames_thwc):
+    """What a JPEG encoder makes of RGB frames before quantising: full-range YCbCr, chroma averaged 2x2."""
     import cv2
     import numpy as np
 
-    return np.stack([cv2.cvtColor(np.ascontiguousarray(f), cv2.COLOR_RGB2YCrCb) for f in frames_thwc]).astype(int)
+    y, cb, cr = [], [], []
+    for frame in frames_thwc:
+        ycc = cv2.cvtColor(np.ascontiguousarray(frame), cv2.COLOR_RGB2YCrCb).astype(np.float32)
+        half = ((frame.shape[1] + 1) // 2, (frame.shape[0] + 1) // 2)
+        y.append(ycc[..., 0])
+        cb.append(cv2.resize(ycc[..., 2], half, interpolation=cv2.INTER_AREA))
+        cr.append(cv2.resize(ycc[..., 1], half, interpolation=cv2.INTER_AREA))
+    return [np.stack(p) for p in (y, cb, cr)]
 
 
-def _exact_bt601(path: str, indices, width: int, height: int):
-    """The decoder's planes converted in float (ITU-R BT.601, video levels), bilinear-resized: no rounding before
-    the resize, so no offset of its own."""
-    import av
+def _opencv_jpegs(frames_thwc):
     import cv2
     import numpy as np
 
-    wanted, out = set(int(i) for i in indices), {}
-    with av.open(path) as container:
-        for k, frame in enumerate(container.decode(video=0)):
-            if k not in wanted:
-                continue
-            y, u, v = (np.frombuffer(p, np.uint8).reshape(p.height, p.line_size)[:, : p.width].astype(np.float32)
-                       for p in frame.planes)
-            size = (frame.width, frame.height)
-            u, v = (cv2.resize(c, size, interpolation=cv2.INTER_LINEAR) - 128.0 for c in (u, v))
-            y = (y - 16.0) * (255.0 / 219.0)
-            k_c = 255.0 / 224.0
-            rgb = np.stack([y + 1.402 * k_c * v, y - 0.344136 * k_c * u - 0.714136 * k_c * v, y + 1.772 * k_c * u], -1)
-            out[k] = cv2.resize(rgb, (width, height), interpolation=cv2.INTER_LINEAR)
-    return np.stack([out[int(i)] for i in indices])
+    out = []
+    for frame in frames_thwc:
+        data = cv2.imencode(".jpg", cv2.cvtColor(frame, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 95])[1]
+        out.append(cv2.cvtColor(cv2.imdecode(data, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB))
+    return np.stack(out)
 
 
 def compare_with_rgb_path(store_path: Path, video_dir: Path) -> None:
-    """Stored JPEGs of one copy of each sample against today's RGB path by hand and an exact conversion."""
+    """Stored JPEGs of one copy of each sample against the RGB path (`--format raw`) on the same frames."""
     import cv2
+    import decord
     import numpy as np
 
     import vfx
-    from vfx.decode import read_frames
+    from vfx.decode import VideoFile
+    from vfx.frames import FrameParams, FramesStage
+    from vfx.types import VideoItem
 
-    print("stored JPEG frames vs today's RGB path (decode -> RGB -> bilinear -> OpenCV JPEG q95), all frames:")
-    print(f"{'video':22} {'MAD R':>6} {'G':>5} {'B':>5} {'Y':>5} {'Cb':>5} {'Cr':>5} {'luma offset':>12}"
-          f" {'|new-exact| Y':>14} {'|old-exact| Y':>14}")
+    luma = np.array([0.299, 0.587, 0.114])
+    print("JPEG path vs the RGB path (--format raw: rounded BT.601 RGB, bilinear), every 4th frame, grey levels:")
+    print(f"{'':22} {'planes before the encoder':^27} {'stored JPEG vs RGB JPEG':^24} {'|JPEG - RGB frames|':^22}"
+          f" {'swscale RGB':>11}")
+    print(f"{'video':22} {'MAD Y':>7} {'Cb':>6} {'Cr':>6} {'offset':>7} {'MAD RGB':>8} {'luma':>6} {'offset':>7}"
+          f" {'ours':>9} {'RGB path':>10} {'offset':>11}")
     store = vfx.open_store(str(store_path))
+    stage = FramesStage(FrameParams(format="raw"))
     for name in SAMPLES:
         vid = f"{Path(name).stem}_0"
-        attrs = store.attrs(vid)
-        new = store.read_frames(vid).astype(int)
-        indices = np.arange(len(new))
-        width, height = int(attrs["width"]), int(attrs["height"])
-        old = []
-        for frame in read_frames(str(video_dir / f"{vid}.mp4"), indices):
-            small = cv2.resize(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR), (width, height), interpolation=cv2.INTER_LINEAR)
-            data = cv2.imencode(".jpg", small, [cv2.IMWRITE_JPEG_QUALITY, 95])[1]
-            old.append(cv2.cvtColor(cv2.imdecode(data, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB))
-        old = np.stack(old).astype(int)
-        rgb = np.abs(new - old).mean(axis=(0, 1, 2))
-        ycc_new, ycc_old = _ycc(new.astype(np.uint8)), _ycc(old.astype(np.uint8))
-        ycc = np.abs(ycc_new - ycc_old).mean(axis=(0, 1, 2))
-        offset = (ycc_new[..., 0] - ycc_old[..., 0]).mean()
-        exact = _exact_bt601(str(video_dir / f"{vid}.mp4"), indices, width, height)
-        exact_y = exact @ np.array([0.299, 0.587, 0.114])
-        print(f"{vid:22} {rgb[0]:6.2f} {rgb[1]:5.2f} {rgb[2]:5.2f} {ycc[0]:5.2f} {ycc[2]:5.2f} {ycc[1]:5.2f}"
-              f" {offset:+12.2f} {np.abs(ycc_new[..., 0] - exact_y).mean():14.2f}"
-              f" {np.abs(ycc_old[..., 0] - exact_y).mean():14.2f}")
+        path = str(video_dir / f"{vid}.mp4")
+        stored = store.read_frames(vid)
+        positions = np.arange(0, len(stored), 4)
+        indices = store.frame_index(vid)[positions]
+        got = stored[positions].astype(int)
+        item = VideoItem(vid, path)
+        out = stage.process(item)
+        raw = np.concatenate([c["frames"] for c in out.stream])[positions]
+        with VideoFile(path) as video:
+            planes = [p.as_full_range() for p in video.read_yuv420(indices, resize=FrameParams().resize)]
+        ours = [np.concatenate([getattr(p, k) for p in planes]).astype(np.float32) for k in ("y_thw", "u_thw", "v_thw")]
+        theirs = _encoder_planes(raw)
+        mad = [np.abs(a - b).mean() for a, b in zip(ours, theirs)]
+        offset = (ours[0] - theirs[0]).mean()
+        rgb_jpegs = _opencv_jpegs(raw).astype(int)
+        jj = np.abs(got - rgb_jpegs).mean()
+        jj_luma = np.abs((got - rgb_jpegs) @ luma).mean()
+        jj_offset = ((got - rgb_jpegs) @ luma).mean()
+        err_ours, err_rgb = np.abs(got - raw).mean(), np.abs(rgb_jpegs - raw).mean()
+        width, height = raw.shape[2], raw.shape[1]
+        sws = decord.VideoReader(path, num_threads=1).get_batch(indices.tolist()).asnumpy()
+        sws = np.stack([cv2.resize(f, (width, height), interpolation=cv2.INTER_LINEAR) for f in sws]).astype(int)
+        sws_offset = ((sws - raw) @ luma).mean()
+        print(f"{vid:22} {mad[0]:7.2f} {mad[1]:6.2f} {mad[2]:6.2f} {offset:+7.2f} {jj:8.2f} {jj_luma:6.2f} {jj_offset:+7.2f}"
+              f" {err_ours:9.2f} {err_rgb:10.2f} {sws_offset:+11.2f}")
     store.close()
 
 
