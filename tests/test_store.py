@@ -131,19 +131,3 @@ def test_interrupted_leftovers_are_removed_and_never_read(tiny_dataset, tmp_path
     assert sorted(p.name for p in store_dir.iterdir()) == ["catalog.h5", "index.h5", "shards", "vfx-store.json"]
     assert vfx.open_store(store_dir).video_ids() == sorted(i.video_id for i in items)
 
-
-def test_shards_are_split_so_every_worker_gets_several():
-    from vfx.engine.plan import balance_shards, plan_shards
-    from vfx.types import VideoItem
-
-    items = [VideoItem(f"v{i:02d}", f"/d/v{i:02d}.mp4") for i in range(18)]
-    shards = plan_shards(items, {"v03": {"status": "done"}}, first_shard_id=5, shard_size=16)
-    assert [len(s.items) for s in shards] == [16, 1]  # 17 to do: one worker would do 16 of them
-    balanced = balance_shards(shards, workers=2)
-    assert [s.shard_id for s in balanced] == list(range(5, 21))  # still new ids after those on disk
-    assert sorted(len(s.items) for s in balanced) == [1] * 15 + [2]  # about 8 per worker
-    assert [i.video_id for s in balanced for i in s.items] == [i.video_id for s in shards for i in s.items]
-    # enough shards already, or fewer videos than wanted shards: nothing to split / one video each
-    many = plan_shards(items, {}, 0, shard_size=1)
-    assert balance_shards(many, workers=2) == many
-    assert [len(s.items) for s in balance_shards(plan_shards(items[:3], {}, 0, 16), workers=4)] == [1, 1, 1]

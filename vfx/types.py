@@ -13,9 +13,12 @@ from typing import Any
 import numpy as np
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class VideoItem:
     """One unit of work: a video file, or a [start_sec, end_sec] segment of one.
+
+    Slotted: a run of 10^6 videos holds 10^6 of them in the driver (64 bytes each plus the strings, instead of
+    ~170 with a per-instance dict).
 
     `video_id` is stable across runs, unique within a dataset and safe as an HDF5 name and a file name.
     """

@@ -12,6 +12,7 @@ import typer
 from vfx.cli.app import EXIT_OK, EXIT_SOME_FAILED
 from vfx.engine import RunSummary
 from vfx.engine.options import DEFAULT_VIDEO_TIMEOUT_SEC, VIDEO_TIMEOUT_PER_VIDEO_SECOND, RunOptions
+from vfx.engine.plan import DEFAULT_SHARD_BYTES
 
 # Typer option declarations reused by extract-frames, extract-flow and features, so the flags read the same.
 InputArg = Annotated[Path, typer.Argument(help="Video folder, list file (.csv/.tsv/.json), or annotation file/folder with --dataset.")]
@@ -29,7 +30,8 @@ RUN_FLAGS = {
     "engine": (Annotated[str, typer.Option("--engine", help="ray (embedded local cluster, or --address) or serial (in-process, for debugging).")], _D.engine),
     "address": (Annotated[Optional[str], typer.Option("--address", help="Join an existing Ray cluster: auto, host:port or ray://host:port (default: RAY_ADDRESS, else a local cluster).")], _D.address),
     "overwrite": (Annotated[bool, typer.Option("--overwrite", help="Replace an existing store made with other parameters.")], _D.overwrite),
-    "shard_size": (Annotated[int, typer.Option("--shard-size", help="Videos per shard file at most (the unit of work and of resume); the Ray engine splits further so that every worker gets about eight shards.")], _D.shard_size),
+    "shard_size": (Annotated[int, typer.Option("--shard-size", help="Videos per shard file at most (a shard is the unit of work and of resume); shards are cut by --shard-mb within this cap, and smaller with several workers so that each gets about eight.")], _D.shard_size),
+    "shard_mb": (Annotated[Optional[float], typer.Option("--shard-mb", metavar="MB", help=f"MiB per shard file aimed at, estimated from the shards committed so far (default: the stage's, {DEFAULT_SHARD_BYTES >> 20} MiB).")], _D.shard_mb),
     "retry_failed": (Annotated[bool, typer.Option("--retry-failed", help="Try again the videos an earlier run recorded as failed.")], _D.retry_failed),
     "video_timeout": (Annotated[Optional[float], typer.Option("--video-timeout", metavar="SEC", help=f"A video taking longer is recorded as failed and its worker replaced (default: {DEFAULT_VIDEO_TIMEOUT_SEC:g} s, or {VIDEO_TIMEOUT_PER_VIDEO_SECOND:g} s per second of video where its duration is known).")], _D.video_timeout),
     "progress": (Annotated[bool, typer.Option("--progress/--no-progress", help="Show the progress bar.")], _D.progress),

@@ -24,11 +24,12 @@ from typing import Any
 from tqdm import tqdm
 
 from vfx.engine.options import RunOptions
-from vfx.engine.plan import Shard, plan_shards
+from vfx.engine.plan import ShardPlan, pending
 from vfx.engine.stage import Stage
 from vfx.engine.worker import ShardWorker, VideoResult
 from vfx.errors import UsageError, VfxError
-from vfx.store.layout import remove_incomplete
+from vfx.store.layout import MANIFEST, remove_incomplete
+from vfx.store.location import Location
 from vfx.store.writer import StoreError, StoreWriter
 from vfx.types import VideoItem
 
@@ -126,44 +127,74 @@ def run_stage(
     if not items:
         raise UsageError("no videos to process")
     started = time.perf_counter()
-    # Connect first: a cluster that cannot be reached leaves no store behind.
-    ray_started = init_ray(options.address) if options.engine == "ray" else False
+    ray_link = _RayLink(options)
+    # A run that creates the store connects first: a cluster that cannot be reached leaves no store behind. A
+    # store that exists is resumed, and Ray starts only if something is left to do: the rerun of a finished
+    # store takes what reading its records takes, not a cluster's startup.
+    if options.engine == "ray" and not _store_exists(output):
+        ray_link.connect()
     writer = None
     try:
         writer = StoreWriter.open(output, stage.kind, stage.provenance(), overwrite=options.overwrite)
-        summary = _run(stage, items, writer, options)
+        summary = _run(stage, items, writer, options, ray_link)
     except KeyboardInterrupt:
         raise _interrupted(writer, output) from None
     finally:
         if writer is not None:
             writer.close()
-        if ray_started:
-            _shutdown_ray()
+        ray_link.close()
     summary.elapsed_sec = time.perf_counter() - started
     return summary
 
 
-def _run(stage: Stage, items: list[VideoItem], writer: StoreWriter, options: RunOptions) -> RunSummary:
-    recorded = writer.recorded
-    shards = plan_shards(items, recorded, writer.next_shard_id(), options.shard_size, options.retry_failed)
-    todo = sum(len(s.items) for s in shards)
-    failed_before = sum(1 for i in items if (recorded.get(i.video_id) or {}).get("status") == "failed")
+class _RayLink:
+    """The run's connection to Ray, made once and only when needed; closed by whoever made it."""
+
+    def __init__(self, options: RunOptions):
+        self.options = options
+        self.started = False
+        if options.engine == "ray" and options.address is not None:
+            _check_reachable(options.address)  # a wrong --address is an error even when nothing is left to do
+
+    def connect(self) -> None:
+        if not self.started:
+            self.started = init_ray(self.options.address)
+
+    def close(self) -> None:
+        if self.started:
+            self.started = False
+            _shutdown_ray()
+
+
+def _store_exists(output) -> bool:
+    try:
+        return Location.parse(output).exists(MANIFEST)
+    except (OSError, ValueError):
+        return False  # unreachable or malformed: StoreWriter.open says why, after the connection check
+
+
+def _run(stage: Stage, items: list[VideoItem], writer: StoreWriter, options: RunOptions, ray_link: _RayLink) -> RunSummary:
+    work = pending(items, writer.recorded, options.retry_failed)
+    todo = len(work.todo)
     summary = RunSummary(writer.url, stage.kind, total=len(items), skipped=len(items) - todo, engine=options.engine,
-                         unit=stage.unit, failed_earlier=0 if options.retry_failed else failed_before)  # fmt: skip
+                         unit=stage.unit, failed_earlier=work.failed_earlier)  # fmt: skip
     if summary.skipped:
-        earlier = f", {failed_before} failed earlier" if failed_before and not options.retry_failed else ""
+        earlier = f", {work.failed_earlier} failed earlier" if work.failed_earlier else ""
         say(f"resuming: {summary.skipped - summary.failed_earlier} of {len(items)} done{earlier}, {todo} to go")
-    if not shards:
+    if not todo:
         return summary
+    if options.engine == "ray":
+        ray_link.connect()
+    plan = ShardPlan(work.todo, writer.next_shard_id(), options.shard_size, options.shard_target_bytes(stage))
     stage.prepare()
     progress = Progress(todo, stage.unit, options.progress)
     try:
         if options.engine == "serial":
-            _run_serial(stage, writer, shards, options, progress, summary)
+            _run_serial(stage, writer, plan, options, progress, summary)
         else:
             from vfx.engine.ray_pool import RayPool
 
-            RayPool(stage, writer, options, progress, summary).run(shards)
+            RayPool(stage, writer, options, progress, summary).run(plan)
     finally:
         progress.close()
     return summary
@@ -174,9 +205,16 @@ def _interrupted(writer: StoreWriter | None, output) -> Interrupted:
     if writer is not None:
         if writer.location.is_local:
             remove_incomplete(writer.path)  # the killed workers' scratch files in STORE/tmp
-        saved = sum(1 for v in list(writer.recorded) if (writer.recorded.get(v) or {}).get("status") == "done")
+        saved = _count_done(writer.recorded)
     where = writer.url if writer is not None else output
     return Interrupted(f"interrupted: {saved} videos saved in {where}; run the same command to resume")
+
+
+def _count_done(recorded) -> int:
+    count = getattr(recorded, "count", None)
+    if callable(count):
+        return count("done")
+    return sum(1 for entry in recorded.values() if entry.get("status") == "done")  # a plain mapping
 
 
 # -- in-process engine ------------------------------------------------------------------------------------
@@ -207,15 +245,16 @@ def _alarm(seconds: float):
         signal.signal(signal.SIGALRM, previous)
 
 
-def _run_serial(stage, writer, shards, options: RunOptions, progress: Progress, summary: RunSummary) -> None:
+def _run_serial(stage, writer, plan: ShardPlan, options: RunOptions, progress: Progress, summary: RunSummary) -> None:
     worker = ShardWorker(stage, writer.url)
     threads = (os.cpu_count() or 1) if stage.resources().get("num_cpus", 1) is None else None
     worker.start(threads, None)
     stage._progress = _serial_progress(worker, progress, summary)
     skips: dict[str, str] = {}
-    for shard in shards:
+    while plan:
+        shard = plan.next()
         while True:  # a timed-out video is recorded as failed and its shard redone without it
-            worker.open_shard(shard, {v: r for v, r in skips.items() if v in {i.video_id for i in shard.items}})
+            worker.open_shard(shard, {i.video_id: skips[i.video_id] for i in shard.items if i.video_id in skips})
             results = []
             try:
                 for item in shard.items:
@@ -229,7 +268,9 @@ def _run_serial(stage, writer, shards, options: RunOptions, progress: Progress, 
             except _TimedOut:
                 worker.abort_shard()
                 continue
-            writer.commit(worker.close_shard())
+            receipt = worker.close_shard()
+            writer.commit(receipt)
+            plan.committed_receipt(receipt)
             progress.committed(results, summary)
             break
 

@@ -34,6 +34,7 @@ class RunOptions:
     address: str | None = None  # None: RAY_ADDRESS, else an embedded cluster on this machine
     overwrite: bool = False  # replace a store made with other parameters
     shard_size: int = DEFAULT_SHARD_SIZE  # videos per shard file at most
+    shard_mb: float | None = None  # MiB per shard file aimed at; None: the stage's `shard_bytes`
     retry_failed: bool = False  # process again the videos an earlier run recorded as failed
     video_timeout: float | None = None  # seconds per video; None: the generous default of `timeout_for`
     placement_timeout: float = DEFAULT_PLACEMENT_TIMEOUT_SEC  # seconds an actor may wait to be placed
@@ -46,12 +47,18 @@ class RunOptions:
             raise UsageError(f"--workers must be >= 1, got {self.workers}")
         if self.shard_size < 1:
             raise UsageError(f"--shard-size must be >= 1, got {self.shard_size}")
+        if self.shard_mb is not None and not self.shard_mb > 0:
+            raise UsageError(f"--shard-mb must be > 0, got {self.shard_mb:g}")
         if self.video_timeout is not None and not self.video_timeout > 0:
             raise UsageError(f"--video-timeout must be > 0 seconds, got {self.video_timeout:g}")
         if not self.placement_timeout > 0:
             raise UsageError(f"placement timeout must be > 0 seconds, got {self.placement_timeout:g}")
         if self.engine == "serial" and self.address is not None:
             raise UsageError("--address joins a Ray cluster: it needs --engine ray")
+
+    def shard_target_bytes(self, stage) -> int:
+        """Bytes per shard file aimed at: --shard-mb when given, else what the stage asks for."""
+        return int(self.shard_mb * (1 << 20)) if self.shard_mb is not None else int(stage.shard_bytes)
 
     def timeout_for(self, duration_sec: float | None) -> float:
         """Seconds one video may take: --video-timeout as given, else the default scaled by its duration."""

@@ -1,66 +1,159 @@
-"""Plan a run: which videos still need work, split into shards of a fixed size.
+"""Plan a run: which videos still need work, and shards cut from them by bytes as well as by count.
 
-The plan is a pure function of the items and of what the store's ledgers already record: rerunning the same
-command skips every video with a ledger entry, and new shards are numbered after every shard id already on
-disk, so a shard file is never written twice.
+What needs work is a pure function of the items and of what the store records (`pending`): a rerun skips
+every recorded video. Shards are cut as workers ask for them (`ShardPlan.next`), numbered after every shard
+id the store has used, so a shard file is never written twice. A shard holds at most `max_videos` videos
+and about `target_bytes`: before anything is committed the first shards are small probes
+(`PROBE_VIDEOS`); each committed shard's size then refines the bytes per video, and the next shards are cut
+to the target (a frames shard of ~4 MB videos holds tens, a features shard of ~30 KB videos thousands).
+With several workers every cut also takes at most 1/(`PER_WORKER` x workers) of what is left (guided
+self-scheduling, Polychronopoulos & Kuck 1987): a small run still gives every worker several shards, and the
+shards shrink towards the end of a large one so that no worker is left idle while one finishes a big shard.
 """
 
 from __future__ import annotations
 
+import math
+from collections import deque
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from itertools import islice
+from operator import attrgetter
 
 from vfx.errors import UsageError
 from vfx.types import VideoItem
 
-DEFAULT_SHARD_SIZE = 16
+#: Videos per shard at most (--shard-size), whatever the bytes rule allows: a shard is also the unit of work
+#: lost by a killed run and redone by a retry, so even tiny outputs (features) are not packed without limit.
+DEFAULT_SHARD_SIZE = 4096
+#: Bytes per shard file aimed at (--shard-mb overrides a stage's `shard_bytes`): large enough that a store of
+#: 10^6 videos is a few thousand files, small enough that a shard shipped through Ray's object store or
+#: redone after a kill is a moment's work.
+DEFAULT_SHARD_BYTES = 128 << 20
+#: Videos in each shard cut before any shard of the run was committed (nothing is known of their size yet).
+PROBE_VIDEOS = 16
+#: With W workers a cut takes at most what is left / (PER_WORKER * W): about eight shards each on small runs.
+PER_WORKER = 8
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Shard:
     shard_id: int
     items: tuple[VideoItem, ...]
 
 
-def plan_shards(
-    items: list[VideoItem],
-    recorded: dict[str, dict],
-    first_shard_id: int,
-    shard_size: int = DEFAULT_SHARD_SIZE,
-    retry_failed: bool = False,
-) -> list[Shard]:
-    """Shards for the items that have no ledger entry (and failed ones too with `retry_failed`)."""
-    if shard_size < 1:
-        raise UsageError(f"shard size must be >= 1, got {shard_size}")
-    seen: set[str] = set()
-    for item in items:
-        if item.video_id in seen:
+@dataclass(frozen=True, slots=True)
+class Pending:
+    todo: list[VideoItem]  # sorted by video_id
+    failed_earlier: int  # recorded as failed and not retried
+
+
+def _status_lookup(recorded) -> Callable[[str], str | None]:
+    """video_id -> "done" | "failed" | None, from the store's compact `recorded` view (or a plain
+    {video_id: {"status": ...}} mapping, as tests and older writers give)."""
+    status = getattr(recorded, "status", None)
+    if callable(status):
+        return status
+    return lambda video_id: (recorded.get(video_id) or {}).get("status")
+
+
+def sorted_unique(items: Sequence[VideoItem]) -> list[VideoItem]:
+    """`items` sorted by video_id (no copy of the order work when they already are); a repeated id is an error."""
+    ids = [item.video_id for item in items]
+    if all(map(str.__lt__, ids, islice(ids, 1, None))):  # strictly increasing: sorted and unique, in C
+        return list(items)
+    ordered = sorted(items, key=attrgetter("video_id"))
+    for before, item in zip(ordered, islice(ordered, 1, None)):
+        if before.video_id == item.video_id:
             raise UsageError(f"duplicate video id {item.video_id!r} ({item.path})")
-        seen.add(item.video_id)
-
-    def pending(item: VideoItem) -> bool:
-        entry = recorded.get(item.video_id)
-        return entry is None or (retry_failed and entry["status"] == "failed")
-
-    todo = sorted((i for i in items if pending(i)), key=lambda i: i.video_id)
-    return [
-        Shard(first_shard_id + n, tuple(todo[start : start + shard_size]))
-        for n, start in enumerate(range(0, len(todo), shard_size))
-    ]
+    return ordered
 
 
-def balance_shards(shards: list[Shard], workers: int, per_worker: int = 8) -> list[Shard]:
-    """Split shards so that every worker gets about `per_worker` of them (sizes differ by at most one video).
+def pending(items: Sequence[VideoItem], recorded, retry_failed: bool = False) -> Pending:
+    """The items with nothing recorded (and the failed ones too with `retry_failed`), sorted by video_id."""
+    items = sorted_unique(items)
+    if len(recorded) == 0:
+        return Pending(items, 0)
+    status = _status_lookup(recorded)
+    todo, failed = [], 0
+    for item, state in zip(items, map(status, map(attrgetter("video_id"), items))):
+        if state is None:
+            todo.append(item)
+        elif state == "failed":
+            failed += 1
+            if retry_failed:
+                todo.append(item)
+    return Pending(todo, 0 if retry_failed else failed)
 
-    With few videos the configured size would leave workers idle (18 videos in shards of 16: one worker does
-    16 while the other does 2), and videos differ in length, so several shards per worker even the load out.
-    Shard ids stay consecutive from the first one, so the plan is still new ids after every id on disk.
-    """
-    items = [item for shard in shards for item in shard.items]
-    if not shards or workers < 1:
-        return shards
-    count = max(len(shards), min(len(items), per_worker * workers))
-    if count == len(shards):
-        return shards
-    first = shards[0].shard_id
-    bounds = [round(n * len(items) / count) for n in range(count + 1)]
-    return [Shard(first + n, tuple(items[bounds[n] : bounds[n + 1]])) for n in range(count)]
+
+class ShardPlan:
+    """The rest of a run's work, cut into shards as workers ask for them, and the shards to redo first."""
+
+    def __init__(
+        self,
+        todo: Sequence[VideoItem],
+        first_shard_id: int,
+        max_videos: int = DEFAULT_SHARD_SIZE,
+        target_bytes: int = DEFAULT_SHARD_BYTES,
+        workers: int | None = None,
+    ):
+        if max_videos < 1:
+            raise UsageError(f"shard size must be >= 1, got {max_videos}")
+        if target_bytes < 1:
+            raise UsageError(f"shard target must be >= 1 byte, got {target_bytes}")
+        self.todo = todo
+        self.cursor = 0
+        self.next_id = first_shard_id
+        self.max_videos = max_videos
+        self.target_bytes = target_bytes
+        self.workers = workers
+        self.redo: deque[Shard] = deque()
+        self.committed_bytes = 0
+        self.committed_videos = 0
+
+    @property
+    def videos_left(self) -> int:
+        """Videos not yet cut into a shard (shards to redo not counted)."""
+        return len(self.todo) - self.cursor
+
+    def __bool__(self) -> bool:
+        return bool(self.redo) or self.cursor < len(self.todo)
+
+    @property
+    def bytes_per_video(self) -> float | None:
+        """Mean bytes per done video over the shards committed so far, None before the first."""
+        return self.committed_bytes / self.committed_videos if self.committed_videos else None
+
+    def cut_size(self) -> int:
+        """Videos in the next new shard."""
+        per_video = self.bytes_per_video
+        size = self.max_videos if per_video is None else min(self.max_videos, int(self.target_bytes // per_video))
+        if per_video is None:
+            size = min(size, PROBE_VIDEOS)
+        if self.workers:
+            size = min(size, math.ceil(self.videos_left / (PER_WORKER * self.workers)))
+        return max(1, size)
+
+    def next(self) -> Shard:
+        """A shard to redo if there is one, else a new shard cut from the videos left."""
+        if self.redo:
+            return self.redo.popleft()
+        if self.cursor >= len(self.todo):
+            raise IndexError("no videos left to plan")
+        end = min(len(self.todo), self.cursor + self.cut_size())
+        shard = Shard(self.next_id, tuple(self.todo[self.cursor : end]))
+        self.cursor, self.next_id = end, self.next_id + 1
+        return shard
+
+    def put_back(self, shard: Shard) -> None:
+        """A shard none of whose videos were committed: first in line again, same id."""
+        self.redo.appendleft(shard)
+
+    def committed(self, size_bytes: int, done_videos: int) -> None:
+        """A shard of `size_bytes` holding `done_videos` was committed: refine the bytes per video."""
+        if done_videos > 0:
+            self.committed_bytes += size_bytes
+            self.committed_videos += done_videos
+
+    def committed_receipt(self, receipt) -> None:
+        self.committed(receipt.size, sum(1 for e in receipt.videos.values() if e.get("status") == "done"))

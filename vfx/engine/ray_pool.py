@@ -11,14 +11,14 @@ replaced; an actor lost with its node is replaced only on a node where it fits.
 from __future__ import annotations
 
 import time
-from collections import Counter, deque
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
 from vfx.engine.driver import MAX_SHARD_ATTEMPTS, MAX_WORKER_DEATHS, WORKER_DIED, Progress, RunSummary, _duration, say
 from vfx.engine.options import RunOptions
 from vfx.engine.placement import Node, Placement, fit_workers
-from vfx.engine.plan import Shard, balance_shards
+from vfx.engine.plan import Shard, ShardPlan
 from vfx.engine.stage import Stage
 from vfx.engine.worker import ShardWorker, VideoResult
 from vfx.errors import UsageError, VfxError
@@ -57,7 +57,7 @@ class RayPool:
         self.gpus = float(res.get("num_gpus") or 0.0)
         self.actor_cls = ray.remote(max_restarts=0, max_task_retries=0, concurrency_groups={"poll": 1})(ShardWorker)
         self.slots: list[_Slot] = []
-        self.queue: deque[Shard] = deque()
+        self.plan: ShardPlan | None = None
         self.skips: dict[str, str] = {}
         self.deaths: Counter[str] = Counter()
         self.attempts: Counter[int] = Counter()
@@ -113,13 +113,13 @@ class RayPool:
         slot.deadline = slot.call_started + limit
 
     # -- the loop -------------------------------------------------------------------------------------------
-    def run(self, shards: list[Shard]) -> None:
+    def run(self, plan: ShardPlan) -> None:
         nodes = self.live_nodes()
         placements = fit_workers(nodes, self.cpus, self.gpus, self.options.workers)
-        shards = balance_shards(shards, len(placements))
-        placements = placements[: len(shards)]
+        placements = placements[: plan.videos_left]  # a worker more than videos would only start and stop
         self.target = len(placements)
-        self.queue = deque(shards)
+        plan.workers = len(placements)  # cuts sized so that every worker gets several shards
+        self.plan = plan
         on = {p.node_id for p in placements}
         say(f"starting Ray: {len(placements)} worker{'s' if len(placements) != 1 else ''}"
             + (f" on {len(on)} nodes" if len(on) > 1 else ""))  # fmt: skip
@@ -129,7 +129,7 @@ class RayPool:
             # Every first worker says whether it sees the store before any video is processed.
             while any(s.state in ("placing", "starting") for s in self.slots):
                 self.step(assign=False)
-            while self.queue or any(s.shard is not None for s in self.slots):
+            while self.plan or any(s.shard is not None for s in self.slots):
                 self.step(assign=True)
         finally:
             for slot in self.slots:
@@ -140,8 +140,8 @@ class RayPool:
             raise VfxError("no Ray worker is left to run the remaining shards (see the notes above)")
         if assign:
             for slot in self.slots:
-                if slot.state == "idle" and self.queue:
-                    self.assign(slot, self.queue.popleft())
+                if slot.state == "idle" and self.plan:
+                    self.assign(slot, self.plan.next())
         waiting = {s.ref: s for s in self.slots if s.ref is not None}
         ready, _ = self.ray.wait(list(waiting), num_returns=1, timeout=0.5)
         for ref in ready:
@@ -208,10 +208,11 @@ class RayPool:
             except StoreError as exc:
                 self.retry(slot, str(exc), count_attempt=True)
                 return
+            self.plan.committed_receipt(value)
             self.progress.committed(slot.results, self.summary)
             slot.state, slot.shard, slot.results = "idle", None, []
-            if self.queue:
-                self.assign(slot, self.queue.popleft())
+            if self.plan:
+                self.assign(slot, self.plan.next())
             return
         slot.pos += 1
         slot.units, slot.total = 0, None
@@ -268,7 +269,7 @@ class RayPool:
         """Put the slot's shard first in line for whichever live worker is free first (its results are dropped:
         nothing of it was committed)."""
         if slot.shard is not None:
-            self.queue.appendleft(slot.shard)
+            self.plan.put_back(slot.shard)
         slot.shard, slot.results, slot.ref = None, [], None
 
     def retry(self, slot: _Slot, reason: str, count_attempt: bool) -> None:

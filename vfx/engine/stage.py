@@ -11,6 +11,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, ClassVar
 
+from vfx.engine.plan import DEFAULT_SHARD_BYTES
 from vfx.types import VideoItem, VideoOutput
 
 
@@ -20,6 +21,8 @@ class Stage(ABC):
     kind: ClassVar[str] = ""
     #: What the stage counts inside a video, for progress and summaries ("frames", "pairs", "clips").
     unit: ClassVar[str] = "frames"
+    #: Bytes per shard file the engine aims at (with at most --shard-size videos); --shard-mb overrides it.
+    shard_bytes: ClassVar[int] = DEFAULT_SHARD_BYTES
     #: Where `report` sends sub-video progress: set by the engine's worker, a no-op elsewhere.
     _progress: Callable[[int, int | None], None] | None = None
 

@@ -14,10 +14,11 @@ import json
 from pathlib import Path
 
 from vfx.errors import UsageError
-from vfx.sources.files import read_json, read_text, resolve, usage
+from vfx.sources.files import read_json, resolve, usage
 from vfx.sources.rows import Row, normalise_split, optional_text, parse_seconds
 
 LIST_EXTENSIONS = frozenset({".csv", ".tsv", ".json", ".jsonl"})
+_COLUMNS = ("path", "label", "split", "start_sec", "end_sec", "video_id")  # the columns read; others are ignored
 
 
 def _row_from_record(record: dict, where: str, base_dir: Path) -> Row:
@@ -43,31 +44,46 @@ def _row_from_record(record: dict, where: str, base_dir: Path) -> Row:
     )
 
 
+def _open_text(list_file: Path):
+    try:
+        return open(list_file, encoding="utf-8-sig", newline="")
+    except OSError as exc:
+        raise usage(list_file, f"cannot read ({exc.strerror or exc})") from None
+
+
 def _rows_from_csv(list_file: Path, base_dir: Path, delimiter: str) -> list[Row]:
-    text = read_text(list_file)
-    reader = csv.DictReader(text.splitlines(), delimiter=delimiter)
-    try:
-        header = [h.strip().lower() for h in (reader.fieldnames or [])]
-    except csv.Error as exc:
-        raise usage(list_file, f"line 1: malformed header ({exc})") from None
-    if not header:
-        raise usage(list_file, "empty list file (expected a header row with a 'path' column)")
-    if "path" not in header:
-        hint = ""
-        if "youtube_id" in header:
-            hint = " (this looks like a Kinetics annotation file: pass dataset kinetics)"
-        raise usage(list_file, f"line 1: no 'path' column in header {header}{hint}")
+    """Streamed row by row (a 10^6-row list is never held as text or as dicts): one Row per data line."""
     rows = []
-    try:
-        for record in reader:
-            where = f"{list_file} line {reader.line_num}"
-            if None in record:
-                raise UsageError(f"{where}: {len(header) + len(record[None])} fields, the header has {len(header)}")
-            if all((v is None or not str(v).strip()) for v in record.values()):
-                continue
-            rows.append(_row_from_record(record, where, base_dir))
-    except csv.Error as exc:
-        raise usage(list_file, f"line {reader.line_num}: malformed ({exc})") from None
+    with _open_text(list_file) as f:
+        reader = csv.reader(f, delimiter=delimiter)
+        try:
+            try:
+                header = [h.strip().lower() for h in next(reader)]
+            except StopIteration:
+                header = []
+            except csv.Error as exc:
+                raise usage(list_file, f"line 1: malformed header ({exc})") from None
+            if not header:
+                raise usage(list_file, "empty list file (expected a header row with a 'path' column)")
+            if "path" not in header:
+                hint = ""
+                if "youtube_id" in header:
+                    hint = " (this looks like a Kinetics annotation file: pass dataset kinetics)"
+                raise usage(list_file, f"line 1: no 'path' column in header {header}{hint}")
+            column = {name: n for n, name in enumerate(header)}  # a repeated name: the last one counts
+            wanted = [(name, column[name]) for name in _COLUMNS if name in column]
+            width = len(header)
+            for values in reader:
+                if len(values) > width:
+                    raise UsageError(f"{list_file} line {reader.line_num}: {len(values)} fields, the header has {width}")
+                if not any(v.strip() for v in values):
+                    continue
+                record = {name: values[n] if n < len(values) else None for name, n in wanted}
+                rows.append(_row_from_record(record, f"{list_file} line {reader.line_num}", base_dir))
+        except csv.Error as exc:
+            raise usage(list_file, f"line {reader.line_num}: malformed ({exc})") from None
+        except UnicodeDecodeError as exc:
+            raise usage(list_file, f"not UTF-8 text (after line {reader.line_num}, {exc.reason})") from None
     return rows
 
 
@@ -88,17 +104,22 @@ def _rows_from_json(list_file: Path, base_dir: Path) -> list[Row]:
 
 def _rows_from_jsonl(list_file: Path, base_dir: Path) -> list[Row]:
     rows = []
-    for number, line in enumerate(read_text(list_file).splitlines(), start=1):
-        if not line.strip():
-            continue
-        where = f"{list_file} line {number}"
+    with _open_text(list_file) as f:
+        number = 0
         try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise UsageError(f"{where}: invalid JSON ({exc.msg})") from None
-        if not isinstance(record, dict):
-            raise UsageError(f"{where}: expected an object with a 'path' key, got {type(record).__name__}")
-        rows.append(_row_from_record(record, where, base_dir))
+            for number, line in enumerate(f, start=1):
+                if not line.strip():
+                    continue
+                where = f"{list_file} line {number}"
+                try:
+                    record = json.loads(line)
+                except json.JSONDecodeError as exc:
+                    raise UsageError(f"{where}: invalid JSON ({exc.msg})") from None
+                if not isinstance(record, dict):
+                    raise UsageError(f"{where}: expected an object with a 'path' key, got {type(record).__name__}")
+                rows.append(_row_from_record(record, where, base_dir))
+        except UnicodeDecodeError as exc:
+            raise usage(list_file, f"not UTF-8 text (after line {number}, {exc.reason})") from None
     return rows
 
 

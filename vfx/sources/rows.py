@@ -26,7 +26,7 @@ def nfc(text: str) -> str:
     return unicodedata.normalize("NFC", text)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Row:
     """An item before its id is final. `rel` is the original path/name the id and its hash derive from."""
 
