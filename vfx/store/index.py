@@ -26,8 +26,8 @@ from vfx.store.catalog import CATALOG, DONE, Catalog
 from vfx.store.layout import INDEX, shard_relpath
 
 
-def indexed_shards(path: str) -> np.ndarray | None:
-    """Shard ids an index file links (None: no index file, or one this vfx did not write)."""
+def indexed_shards(path) -> np.ndarray | None:
+    """Shard ids an index file (a path or a file object) links (None: no index file, or one this vfx did not write)."""
     try:
         with h5py.File(path, "r") as h5:
             return h5["shards"][()].astype(np.int64) if "shards" in h5 else None
@@ -41,12 +41,13 @@ def update_index(location, catalog: Catalog, manifest: dict) -> int:
     with tempfile.TemporaryDirectory(prefix="vfx-index-") as tmpdir:
         # The copy to edit: beside the index for a local store (the rename is then atomic), else local scratch.
         work = f"{location.path(INDEX)}.{os.getpid()}.tmp" if location.is_local else os.path.join(tmpdir, INDEX)
+        # What the current index lists, read in place (a few small reads): a run that adds nothing copies nothing.
+        have = _current_shards(location)
+        new_shards = catalog.shard_id if have is None else np.setdiff1d(catalog.shard_id, have)
+        if have is not None and new_shards.size == 0:
+            return 0
         try:
-            have = indexed_shards(work) if _copy_current(location, work) else None
-            new_shards = catalog.shard_id if have is None else np.setdiff1d(catalog.shard_id, have)
-            if have is not None and new_shards.size == 0:
-                return 0
-            if have is None:
+            if have is None or not _copy_current(location, work):
                 _create(work, manifest)
             rows = np.flatnonzero((catalog.status == DONE) & np.isin(catalog.shard, new_shards))
             with h5py.File(work, "a") as h5:
@@ -60,6 +61,16 @@ def update_index(location, catalog: Catalog, manifest: dict) -> int:
             if location.is_local and os.path.exists(work):
                 os.unlink(work)
         return int(rows.size)
+
+
+def _current_shards(location) -> np.ndarray | None:
+    if location.is_local:
+        return indexed_shards(location.path(INDEX))
+    try:
+        with location.fs.open(location.path(INDEX), "rb") as f:
+            return indexed_shards(f)
+    except FileNotFoundError:
+        return None
 
 
 def _copy_current(location, target: str) -> bool:
