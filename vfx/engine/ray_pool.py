@@ -39,6 +39,7 @@ class _Slot:
     shard: Shard | None = None
     pos: int = -1  # -1 open_shard, 0..n-1 next_video of that item, n close_shard
     results: list[VideoResult] = field(default_factory=list)
+    results_units: int = 0  # sum of `results`' units, kept as they come (a shard may hold thousands)
     poll_ref: Any = None
     polled_at: float = 0.0
     units: int = 0
@@ -153,7 +154,7 @@ class RayPool:
         self.poll(now)
 
     def assign(self, slot: _Slot, shard: Shard) -> None:
-        slot.state, slot.shard, slot.pos, slot.results = "busy", shard, -1, []
+        slot.state, slot.shard, slot.pos, slot.results, slot.results_units = "busy", shard, -1, [], 0
         skip = {i.video_id: self.skips[i.video_id] for i in shard.items if i.video_id in self.skips}
         self._call(slot, slot.actor.open_shard.remote(shard, skip), self.options.timeout_for(None))
 
@@ -202,6 +203,7 @@ class RayPool:
         n = len(shard.items)
         if 0 <= slot.pos < n:
             slot.results.append(value)
+            slot.results_units += value.units
         elif slot.pos == n:
             try:
                 self.writer.commit(value)
@@ -270,7 +272,7 @@ class RayPool:
         nothing of it was committed)."""
         if slot.shard is not None:
             self.plan.put_back(slot.shard)
-        slot.shard, slot.results, slot.ref = None, [], None
+        slot.shard, slot.results, slot.results_units, slot.ref = None, [], 0, None
 
     def retry(self, slot: _Slot, reason: str, count_attempt: bool) -> None:
         shard = slot.shard
@@ -297,7 +299,7 @@ class RayPool:
                 slot.polled_at = now
                 slot.poll_ref = slot.actor.poll.options(concurrency_group="poll").remote()
         busy = [s for s in self.slots if s.state == "busy"]
-        inflight = sum(s.units for s in busy) + sum(r.units for s in busy for r in s.results)
+        inflight = sum(s.units + s.results_units for s in busy)
         etas = []
         for s in busy:
             rate = s.units / max(1e-9, now - s.call_started)

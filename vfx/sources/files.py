@@ -28,6 +28,8 @@ def is_url(path: str) -> bool:
 
 def resolve(raw: str, base_dir: Path | str) -> str:
     """A listed path as the run will open it: `~` expanded, relative paths joined to `base_dir`, URLs as given."""
+    if raw[:1] not in ("/", "~", "") and "://" not in raw and isinstance(base_dir, str) and base_dir[-1:] != "/":
+        return base_dir + "/" + raw  # the common relative path, as os.path.join would give it, without its cost
     if is_url(raw):
         return raw
     path = os.path.expanduser(raw)

@@ -16,6 +16,7 @@ import os
 import re
 import unicodedata
 from collections import defaultdict
+from operator import attrgetter
 
 from vfx.errors import UsageError
 from vfx.sources.rows import Row, nfc
@@ -119,6 +120,17 @@ def is_safe_id(video_id: str) -> bool:
     )
 
 
+def _repeated(ids: list[str]) -> set[str]:
+    seen: set[str] = set()
+    repeated: set[str] = set()
+    for video_id in ids:
+        if video_id in seen:
+            repeated.add(video_id)
+        else:
+            seen.add(video_id)
+    return repeated
+
+
 def assign_ids(rows: list[Row], *, strict: bool) -> list[VideoItem]:
     """Give every row its final id; see the module docstring for the rules.
 
@@ -147,12 +159,14 @@ def assign_ids(rows: list[Row], *, strict: bool) -> list[VideoItem]:
         )
 
     ids = [readable_id(row) for row in rows]
+    # Clashes are rare: find the ids that repeat with a set (not a list of members for each of 10^6 ids).
+    repeated = _repeated(ids)
     groups: dict[str, list[int]] = defaultdict(list)
-    for i, video_id in enumerate(ids):
-        groups[video_id].append(i)
+    if repeated:
+        for i, video_id in enumerate(ids):
+            if video_id in repeated:
+                groups[video_id].append(i)
     for video_id, members in groups.items():
-        if len(members) < 2:
-            continue
         first_by_key: dict[tuple, Row] = {}
         for i in members:
             row = rows[i]
@@ -168,14 +182,16 @@ def assign_ids(rows: list[Row], *, strict: bool) -> list[VideoItem]:
             )
         for i in members:
             ids[i] = readable_id(rows[i], force_hash=True)
-    seen: dict[str, int] = {}
-    for i, video_id in enumerate(ids):
-        if video_id in seen:
-            raise UsageError(
-                f"{rows[i].where}: duplicate video id {video_id!r} (also {rows[seen[video_id]].where}); "
-                "rename one of the files or give explicit video_id values"
-            )
-        seen[video_id] = i
+    clashing = _repeated(ids) if groups else set()  # after hashing: two different videos whose ids still clash
+    first_at: dict[str, int] = {}
+    for i, video_id in enumerate(ids if clashing else ()):
+        if video_id in clashing:
+            if video_id in first_at:
+                raise UsageError(
+                    f"{rows[i].where}: duplicate video id {video_id!r} (also {rows[first_at[video_id]].where}); "
+                    "rename one of the files or give explicit video_id values"
+                )
+            first_at[video_id] = i
     items = [
         VideoItem(
             video_id=video_id,
@@ -187,4 +203,4 @@ def assign_ids(rows: list[Row], *, strict: bool) -> list[VideoItem]:
         )
         for video_id, row in zip(ids, rows)
     ]
-    return sorted(items, key=lambda item: item.video_id)
+    return sorted(items, key=attrgetter("video_id"))

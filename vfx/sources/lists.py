@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import sys
 from pathlib import Path
 
 from vfx.errors import UsageError
@@ -21,8 +23,9 @@ LIST_EXTENSIONS = frozenset({".csv", ".tsv", ".json", ".jsonl"})
 _COLUMNS = ("path", "label", "split", "start_sec", "end_sec", "video_id")  # the columns read; others are ignored
 
 
-def _row_from_record(record: dict, where: str, base_dir: Path) -> Row:
-    fields = {str(k).strip().lower(): v for k, v in record.items() if k is not None}
+def _row_from_record(record: dict, where: str, base_dir: str, normalised: bool = False) -> Row:
+    """`normalised`: the keys are already the lower-case column names (the CSV reader's records)."""
+    fields = record if normalised else {str(k).strip().lower(): v for k, v in record.items() if k is not None}
     raw_path = fields.get("path")
     if not isinstance(raw_path, str) or not raw_path.strip():
         raise UsageError(f"{where}: missing or empty 'path'")
@@ -36,12 +39,17 @@ def _row_from_record(record: dict, where: str, base_dir: Path) -> Row:
         rel=raw_path,
         path=resolve(raw_path, base_dir),
         where=where,
-        label=optional_text(fields.get("label")),
-        split=normalise_split(optional_text(fields.get("split"))),
+        label=_shared(optional_text(fields.get("label"))),
+        split=_shared(normalise_split(optional_text(fields.get("split")))),
         start_sec=start,
         end_sec=end,
         explicit_id=explicit_id,
     )
+
+
+def _shared(text: str | None) -> str | None:
+    """One string object per distinct label or split (a 10^6-row list has a few hundred), not one per row."""
+    return sys.intern(text) if text is not None else None
 
 
 def _open_text(list_file: Path):
@@ -51,7 +59,7 @@ def _open_text(list_file: Path):
         raise usage(list_file, f"cannot read ({exc.strerror or exc})") from None
 
 
-def _rows_from_csv(list_file: Path, base_dir: Path, delimiter: str) -> list[Row]:
+def _rows_from_csv(list_file: Path, base_dir: str, delimiter: str) -> list[Row]:
     """Streamed row by row (a 10^6-row list is never held as text or as dicts): one Row per data line."""
     rows = []
     with _open_text(list_file) as f:
@@ -79,7 +87,7 @@ def _rows_from_csv(list_file: Path, base_dir: Path, delimiter: str) -> list[Row]
                 if not any(v.strip() for v in values):
                     continue
                 record = {name: values[n] if n < len(values) else None for name, n in wanted}
-                rows.append(_row_from_record(record, f"{list_file} line {reader.line_num}", base_dir))
+                rows.append(_row_from_record(record, f"{list_file} line {reader.line_num}", base_dir, normalised=True))
         except csv.Error as exc:
             raise usage(list_file, f"line {reader.line_num}: malformed ({exc})") from None
         except UnicodeDecodeError as exc:
@@ -87,7 +95,7 @@ def _rows_from_csv(list_file: Path, base_dir: Path, delimiter: str) -> list[Row]
     return rows
 
 
-def _rows_from_json(list_file: Path, base_dir: Path) -> list[Row]:
+def _rows_from_json(list_file: Path, base_dir: str) -> list[Row]:
     data = read_json(list_file)
     if isinstance(data, dict) and "database" in data:
         raise usage(list_file, "this is an ActivityNet-style annotation file: pass dataset activitynet or thumos14")
@@ -102,7 +110,7 @@ def _rows_from_json(list_file: Path, base_dir: Path) -> list[Row]:
     return rows
 
 
-def _rows_from_jsonl(list_file: Path, base_dir: Path) -> list[Row]:
+def _rows_from_jsonl(list_file: Path, base_dir: str) -> list[Row]:
     rows = []
     with _open_text(list_file) as f:
         number = 0
@@ -124,7 +132,7 @@ def _rows_from_jsonl(list_file: Path, base_dir: Path) -> list[Row]:
 
 
 def rows_from_list(list_file: Path, root: Path | None) -> list[Row]:
-    base_dir = root if root is not None else list_file.parent
+    base_dir = os.fspath(root if root is not None else list_file.parent)
     ext = list_file.suffix.lower()
     if ext == ".csv":
         rows = _rows_from_csv(list_file, base_dir, ",")
