@@ -18,13 +18,13 @@ def _items(n, start=0):
 
 
 class _View:
-    """A store's compact `recorded` view (status by id, len), as StoreWriter gives it."""
+    """The shape of the store's compact `recorded` view: vectorised status codes, len."""
 
     def __init__(self, statuses):
         self.statuses = statuses
 
-    def status(self, video_id):
-        return self.statuses.get(video_id)
+    def status_codes(self, video_ids):
+        return np.array([{None: 0, "done": 1, "failed": 2}[self.statuses.get(v)] for v in video_ids], np.uint8)
 
     def __len__(self):
         return len(self.statuses)
