@@ -144,7 +144,8 @@ class RayPool:
                 if slot.state == "idle" and self.plan:
                     self.assign(slot, self.plan.next())
         waiting = {s.ref: s for s in self.slots if s.ref is not None}
-        ready, _ = self.ray.wait(list(waiting), num_returns=1, timeout=0.5)
+        # Wake at least every POLL_SEC, so a busy worker's progress inside its video is asked for and shown.
+        ready, _ = self.ray.wait(list(waiting), num_returns=1, timeout=min(0.5, POLL_SEC))
         for ref in ready:
             self.handle(waiting[ref], ref)
         now = time.monotonic()
