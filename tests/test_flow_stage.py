@@ -123,6 +123,8 @@ def test_formats_step_and_size(videos, tmp_path):
     expected = OpenCVTVL1(FAST_PARAMS)(g[:-1], g[1:])
     assert flow.shape == (6, 64, 96, 2) and store.attrs("a")["bound"] == 10.0
     assert np.abs(flow - np.clip(expected, -10, 10)).mean() < 0.1
+    for asked in ([4, 1, 2, 4], [-1], [0, 1, 2]):  # scattered, repeated, in any order: exactly those fields
+        np.testing.assert_array_equal(store.read_flow("a", asked), flow[asked])
     result = run("extract-flow", folder, "-o", tmp_path / "small", "--engine", "serial", "--no-progress",
                  "--size", "48x32", "--backend", "dis")
     assert result.exit_code == 0, result.output

@@ -131,3 +131,19 @@ def test_interrupted_leftovers_are_removed_and_never_read(tiny_dataset, tmp_path
     assert sorted(p.name for p in store_dir.iterdir()) == ["catalog.h5", "index.h5", "shards", "vfx-store.json"]
     assert vfx.open_store(store_dir).video_ids() == sorted(i.video_id for i in items)
 
+
+
+@pytest.mark.parametrize("fmt", ["jpeg", "raw"])
+def test_read_frames_in_any_order_with_repeats_equals_the_whole_video_indexed(tiny_dataset, tmp_path, fmt):
+    # TSN asks for a few scattered frames, in any order, sometimes twice: the store reads one slice per run
+    # of consecutive positions and must return exactly the frames asked for, in the asked order.
+    items = load_items(tiny_dataset)[:2]
+    _extract(items, tmp_path / "s", params=FrameParams(resize=Resize(), format=fmt))
+    store = vfx.open_store(tmp_path / "s")
+    for vid in store.video_ids():
+        whole = store.read_frames(vid)
+        for asked in ([7, 2, 3, 4, 7, 0], [-1, 0], [5], [3, 4, 5], list(range(len(whole)))[::-1]):
+            np.testing.assert_array_equal(store.read_frames(vid, asked), whole[asked])
+        with pytest.raises(IndexError):
+            store.read_frames(vid, [len(whole)])
+    store.close()

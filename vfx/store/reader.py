@@ -25,6 +25,8 @@ from vfx.store.location import Location
 #: fsspec read block for shard files on object storage: one request fetches this much around a read, so the
 #: small metadata reads HDF5 makes when it opens a group do not each become a request.
 _REMOTE_BLOCK = 4 << 20
+#: Videos whose JPEG offsets a `Store` keeps (a few KiB each); past it the cache starts again.
+_JPEG_CACHE_VIDEOS = 4096
 
 
 class Store:
@@ -44,6 +46,7 @@ class Store:
         self._recorded.fold()  # one merged set of arrays; nothing is written
         self._files: dict[int, h5py.File] = {}
         self._handles: list[Any] = []
+        self._jpeg_cache: dict[tuple[str, str], tuple] = {}
 
     # -- what the store is -------------------------------------------------------------------------
     @property
@@ -120,19 +123,18 @@ class Store:
         return int(self.group(video_id)["frame_index"].shape[0])
 
     def read_frames(self, video_id: str, indices=None) -> np.ndarray:
-        """uint8 [T, H, W, 3] RGB; `indices` are positions in the stored sequence (not source frame numbers)."""
-        group = self.group(video_id)
-        if "jpeg" in group:
-            offsets = group["jpeg_offsets"][()]
-            positions = _positions(indices, len(offsets) - 1)
-            if positions.size == 0:
-                return np.zeros((0, 0, 0, 3), np.uint8)
-            # One contiguous read of the byte range that holds the wanted frames; h5py fancy indexing is
-            # ~260x slower than a slice (DESIGN.md).
-            lo, hi = offsets[positions.min()], offsets[positions.max() + 1]
-            buffer = group["jpeg"][lo:hi]
-            return decode_jpegs(buffer, offsets - lo, positions)
-        return _read_rows(group["frames"], indices)
+        """uint8 [T, H, W, 3] RGB; `indices` are positions in the stored sequence (not source frame numbers), in
+        any order, repeats allowed."""
+        files = self._jpeg_files(video_id, "jpeg", "jpeg_offsets")
+        if files is None:
+            return _read_rows(self.group(video_id)["frames"], indices)
+        data, offsets = files
+        positions = _positions(indices, len(offsets) - 1)
+        if positions.size == 0:
+            return np.zeros((0, 0, 0, 3), np.uint8)
+        unique, inverse = _unique(positions)
+        frames = np.concatenate([_decode_run(data, offsets, lo, hi) for lo, hi in _runs(unique)])
+        return frames if inverse is None else frames[inverse]
 
     def read_flow(self, video_id: str, indices=None, dequantize: bool = True) -> np.ndarray:
         """Flow fields [N, H, W, 2] (x, y). dequantize=True: float32 pixels; False: the stored values."""
@@ -140,14 +142,15 @@ class Store:
         fmt = group.attrs.get("flow_format", "uint8")
         bound = float(group.attrs.get("bound", 20.0))
         if fmt == "jpeg":
-            offsets = group["flow_jpeg_offsets"][()]
+            data, offsets = self._jpeg_files(video_id, "flow_jpeg", "flow_jpeg_offsets")
             positions = _positions(indices, (len(offsets) - 1) // 2)
             if positions.size == 0:
                 return np.zeros((0, 0, 0, 2), np.float32 if dequantize else np.uint8)
-            lo, hi = offsets[2 * positions.min()], offsets[2 * positions.max() + 2]
-            buffer = group["flow_jpeg"][lo:hi]
-            planes = decode_jpegs(buffer, offsets - lo, np.stack([2 * positions, 2 * positions + 1], 1).ravel(), gray=True)
-            flow = planes.reshape(len(positions), 2, *planes.shape[1:]).transpose(0, 2, 3, 1)
+            unique, inverse = _unique(positions)
+            # Field i is the grey files 2i (x) and 2i + 1 (y): a run of fields is a run of files.
+            planes = np.concatenate([_decode_run(data, offsets, 2 * lo, 2 * hi, gray=True) for lo, hi in _runs(unique)])
+            flow = planes.reshape(len(unique), 2, *planes.shape[1:]).transpose(0, 2, 3, 1)
+            flow = flow if inverse is None else flow[inverse]
         else:
             flow = _read_rows(group["flow"], indices)
         if not dequantize:
@@ -155,6 +158,19 @@ class Store:
         if flow.dtype == np.uint8:
             return dequantize_flow(flow, bound)
         return flow.astype(np.float32)
+
+    def _jpeg_files(self, video_id: str, data: str, offsets: str) -> tuple[h5py.Dataset, np.ndarray] | None:
+        """A video's JPEG buffer dataset and its offsets, looked up once: training reads one video many times,
+        and the group lookup plus the offsets read cost more than the slice of bytes itself."""
+        key = (video_id, data)
+        files = self._jpeg_cache.get(key)
+        if files is None:
+            group = self.group(video_id)
+            files = (group[data], group[offsets][()]) if data in group else ()
+            if len(self._jpeg_cache) >= _JPEG_CACHE_VIDEOS:
+                self._jpeg_cache.clear()
+            self._jpeg_cache[key] = files
+        return files or None
 
     def stored_jpegs(self, video_id: str) -> tuple[np.ndarray, np.ndarray] | None:
         """The JPEG files as stored, never re-encoded: `(buffer uint8 [B], offsets int64 [N+1])`, file i being
@@ -187,6 +203,7 @@ class Store:
         for f in self._files.values():
             f.close()
         self._files.clear()
+        self._jpeg_cache.clear()
         for handle in self._handles:
             handle.close()
         self._handles.clear()
@@ -201,6 +218,7 @@ class Store:
         state = self.__dict__.copy()
         state["_files"] = {}  # HDF5 handles do not survive pickling or fork; reopen lazily
         state["_handles"] = []
+        state["_jpeg_cache"] = {}
         return state
 
     def __repr__(self) -> str:
@@ -220,16 +238,38 @@ def _positions(indices, length: int) -> np.ndarray:
     return np.where(positions < 0, positions + length, positions)
 
 
+def _unique(positions: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """Sorted unique positions and how to put them back in the asked order (None: already in that order)."""
+    if positions.size < 2 or np.all(np.diff(positions) > 0):
+        return positions, None
+    return np.unique(positions, return_inverse=True)
+
+
+def _runs(unique: np.ndarray) -> list[tuple[int, int]]:
+    """Ascending unique positions as [start, stop) runs of consecutive ones: one slice read per run. Neither
+    h5py's per-element fancy indexing (~260x slower than a slice, DESIGN.md) nor one slice spanning the gaps
+    (TSN's K segments would read the whole video)."""
+    breaks = np.flatnonzero(np.diff(unique) != 1) + 1
+    starts = np.concatenate([[0], breaks])
+    stops = np.concatenate([breaks, [len(unique)]])
+    return [(int(unique[a]), int(unique[b - 1]) + 1) for a, b in zip(starts, stops)]
+
+
+def _decode_run(data: h5py.Dataset, offsets: np.ndarray, lo: int, hi: int, gray: bool = False) -> np.ndarray:
+    """Decode JPEG files lo..hi-1 of a buffer dataset with one read of their bytes."""
+    start = offsets[lo]
+    return decode_jpegs(data[start : offsets[hi]], offsets[lo : hi + 1] - start, range(hi - lo), gray=gray)
+
+
 def _read_rows(dataset: h5py.Dataset, indices) -> np.ndarray:
     if indices is None:
         return dataset[()]
     positions = _positions(indices, dataset.shape[0])
     if positions.size == 0:
         return np.zeros((0,) + dataset.shape[1:], dataset.dtype)
-    lo, hi = positions.min(), positions.max() + 1
-    if hi - lo <= 4 * positions.size:
-        return dataset[lo:hi][positions - lo]
-    return np.stack([dataset[p] for p in positions])
+    unique, inverse = _unique(positions)
+    rows = np.concatenate([dataset[lo:hi] for lo, hi in _runs(unique)])
+    return rows if inverse is None else rows[inverse]
 
 
 def _py(value):
