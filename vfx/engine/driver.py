@@ -205,16 +205,9 @@ def _interrupted(writer: StoreWriter | None, output) -> Interrupted:
     if writer is not None:
         if writer.location.is_local:
             remove_incomplete(writer.path)  # the killed workers' scratch files in STORE/tmp
-        saved = _count_done(writer.recorded)
+        saved = writer.recorded.count("done")
     where = writer.url if writer is not None else output
     return Interrupted(f"interrupted: {saved} videos saved in {where}; run the same command to resume")
-
-
-def _count_done(recorded) -> int:
-    count = getattr(recorded, "count", None)
-    if callable(count):
-        return count("done")
-    return sum(1 for entry in recorded.values() if entry.get("status") == "done")  # a plain mapping
 
 
 # -- in-process engine ------------------------------------------------------------------------------------
