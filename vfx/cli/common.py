@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import inspect
 from functools import wraps
-from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
@@ -15,12 +14,14 @@ from vfx.engine.options import DEFAULT_VIDEO_TIMEOUT_SEC, VIDEO_TIMEOUT_PER_VIDE
 from vfx.engine.plan import DEFAULT_SHARD_BYTES
 
 # Typer option declarations reused by extract-frames, extract-flow and features, so the flags read the same.
-InputArg = Annotated[Path, typer.Argument(help="Video folder, list file (.csv/.tsv/.json), or annotation file/folder with --dataset.")]
-OutputOpt = Annotated[Path, typer.Option("--output", "-o", help="Store directory to create or resume.")]
+# Paths that may be URLs are `str`, not `Path`: Path("s3://b/x") is "s3:/b/x", a local folder named "s3:".
+# vfx.store.location.Location (stores) and vfx.sources (inputs) decide what a string means.
+InputArg = Annotated[str, typer.Argument(help="Video folder, list file (.csv/.tsv/.json), or annotation file/folder with --dataset; or an object-store prefix or video (s3://bucket/videos/).")]
+OutputOpt = Annotated[str, typer.Option("--output", "-o", help="Store directory to create or resume: a local path or a URL (s3://bucket/prefix/frames.vfx).")]
 RecipeOpt = Annotated[Optional[str], typer.Option("--recipe", help="Recipe name (recipes/NAME.toml) or path; flags override it.")]
 DatasetOpt = Annotated[Optional[str], typer.Option("--dataset", help="Annotation format: ucf101, hmdb51, kinetics, ssv2, thumos14, activitynet.")]
 SplitOpt = Annotated[Optional[int], typer.Option("--split", help="Official split number (UCF101/HMDB51: 1-3).")]
-RootOpt = Annotated[Optional[Path], typer.Option("--root", help="Folder holding the videos when it is not next to the annotations.")]
+RootOpt = Annotated[Optional[str], typer.Option("--root", help="Folder holding the videos when it is not next to the annotations.")]
 
 _D = RunOptions()  # the defaults every run flag shows and uses
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
@@ -27,15 +26,15 @@ from vfx.features.params import RandomWeightsWarning
 @run_options
 def features(
     output: OutputOpt,
-    input: Annotated[Optional[Path], typer.Argument(help="Video folder, list file or annotation file, or a frames or flow store (or use --from-frames / --from-flow alone: all their videos).")] = None,
+    input: Annotated[Optional[str], typer.Argument(help="Video folder, list file or annotation file, or a frames or flow store (or use --from-frames / --from-flow alone: all their videos).")] = None,
     model: Annotated[Optional[list[str]], typer.Option("--model", "-m", help="Backbone name (vfx.models.list_models()); repeat for two-stream, e.g. --model i3d_rgb --model i3d_flow.")] = None,
     weights: Annotated[Optional[list[str]], typer.Option("--weights", "-w", help="Checkpoint per model, in --model order or as NAME=PATH. None: random init (testing only).")] = None,
     recipe: RecipeOpt = None,
     dataset: DatasetOpt = None,
     split: SplitOpt = None,
     root: RootOpt = None,
-    from_frames: Annotated[Optional[Path], typer.Option("--from-frames", help="Read RGB frames from this frames store instead of decoding the videos.")] = None,
-    from_flow: Annotated[Optional[Path], typer.Option("--from-flow", help="Flow store for flow models (vfx extract-flow).")] = None,
+    from_frames: Annotated[Optional[str], typer.Option("--from-frames", help="Read RGB frames from this frames store (a path or URL) instead of decoding the videos.")] = None,
+    from_flow: Annotated[Optional[str], typer.Option("--from-flow", help="Flow store for flow models (vfx extract-flow; a path or URL).")] = None,
     clip_len: Annotated[Optional[int], typer.Option("--clip-len", help="Frames per clip (default: the model's, e.g. 64 for I3D).")] = None,
     stride: Annotated[Optional[int], typer.Option("--stride", help="Start a clip every S frames (default: back to back).")] = None,
     num_clips: Annotated[Optional[int], typer.Option("--num-clips", help="N clips spread uniformly over each video.")] = None,
@@ -81,7 +80,7 @@ def _shown_warnings() -> Iterator[list[str]]:
         yield shown
 
 
-def _echo_device_note(store_path: Path) -> None:
+def _echo_device_note(store_path: str) -> None:
     from vfx.store.reader import open_store
 
     with open_store(store_path) as store:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
@@ -30,8 +29,8 @@ def _tvl1(name: str, what: str) -> str:
 @run_options
 def extract_flow(
     output: OutputOpt,
-    input: Annotated[Optional[Path], typer.Argument(help="Video folder, list file or annotation file (or use --from-frames).")] = None,
-    from_frames: Annotated[Optional[Path], _opt("--from-frames", "Compute flow on exactly the frames of this frames store (all its videos, or those of INPUT).")] = None,
+    input: Annotated[Optional[str], typer.Argument(help="Video folder, list file, annotation file or object-store prefix (or use --from-frames).")] = None,
+    from_frames: Annotated[Optional[str], _opt("--from-frames", "Compute flow on exactly the frames of this frames store, a path or URL (all its videos, or those of INPUT).")] = None,
     dataset: DatasetOpt = None,
     split: SplitOpt = None,
     root: RootOpt = None,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 from dataclasses import replace
-from pathlib import Path
 
 from vfx.engine import RunOptions, RunSummary, run_stage
 from vfx.errors import UsageError
@@ -12,6 +11,7 @@ from vfx.features.params import FeatureParams, ResolvedFeatures, resolve, warn_r
 from vfx.features.stage import FeaturesStage, check_devices
 from vfx.store.items import items_from_store
 from vfx.store.layout import is_store
+from vfx.store.location import Location
 from vfx.types import VideoItem
 
 
@@ -27,13 +27,15 @@ def load_feature_items(input_path: str | os.PathLike | None, params: FeaturePara
         if store is None:
             raise UsageError("give INPUT (videos, or a frames or flow store), or --from-frames / --from-flow STORE")
         return items_from_store(store), params
-    path = Path(input_path)
+    # A store is a path or a URL (vfx.store.location decides which); never Path() a URL: "s3://b" -> "s3:/b".
+    path = input_path if isinstance(input_path, str) else os.fspath(input_path)
     if is_store(path):
         kind = read_manifest(path)["kind"]
+        store = str(Location.parse(path))
         if kind == "frames" and params.from_frames is None:
-            params = replace(params, from_frames=str(path))
+            params = replace(params, from_frames=store)
         elif kind == "flow" and params.from_flow is None:
-            params = replace(params, from_flow=str(path))
+            params = replace(params, from_flow=store)
         elif kind not in ("frames", "flow"):
             raise UsageError(f"{path}: a {kind} store; features are computed from videos, frames or flow stores")
         return items_from_store(path), params
@@ -70,9 +72,9 @@ def extract_features(
 def _check_input_store(label: str, path: str, kind: str) -> None:
     from vfx.store.layout import read_manifest
 
-    if not is_store(Path(path)):
+    if not is_store(path):
         raise UsageError(f"{label} {path}: not a vfx store (no vfx-store.json)")
-    found = read_manifest(Path(path))["kind"]
+    found = read_manifest(path)["kind"]
     if found != kind:
         hint = " (a flow model needs optical flow: make it with vfx extract-flow)" if kind == "flow" else ""
         raise UsageError(f"{label} {path}: a {found} store, not {kind}{hint}")

@@ -131,7 +131,8 @@ def _rows_from_jsonl(list_file: Path, base_dir: str) -> list[Row]:
     return rows
 
 
-def rows_from_list(list_file: Path, root: Path | None) -> list[Row]:
+def rows_from_list(list_file: Path, root: Path | str | None) -> list[Row]:
+    """`root`: a folder, or a URL prefix (`s3://bucket/videos`) that relative paths are joined to."""
     base_dir = os.fspath(root if root is not None else list_file.parent)
     ext = list_file.suffix.lower()
     if ext == ".csv":

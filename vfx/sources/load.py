@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from vfx.errors import UsageError
-from vfx.sources.files import exists, usage
+from vfx.sources.files import exists, is_url, usage
 from vfx.sources.ids import assign_ids, is_video
 from vfx.sources.lists import LIST_EXTENSIONS, rows_from_list
 from vfx.sources.registry import canonical_dataset, dataset_format, dataset_names
@@ -27,6 +27,13 @@ def _require_some_exist(rows: list[Row], source: Path, root: Path | None) -> Non
     )
 
 
+def _local_file_url(path):
+    """`file:///data/x` is the local path `/data/x`; anything else as given."""
+    if isinstance(path, str) and path[:7].lower() == "file://":
+        return "/" + path[7:].lstrip("/")
+    return path
+
+
 def load_items(
     input_path: str | Path,
     *,
@@ -38,14 +45,27 @@ def load_items(
 
     `split` picks the official split number for UCF101 and HMDB51 (1..3, default 1); every item's `split` is
     "train"/"val"/"test" as the annotation says (list files: the value given). `root` is the folder the
-    video files are in when they are not next to the list/annotation file. Returns items sorted by video_id.
+    video files are in when they are not next to the list/annotation file. `input_path` may also be an
+    object-store URL (`s3://bucket/videos/`: the videos under that prefix, or one video), and a list file's
+    rows and `root` may be URLs: the items keep the URLs (the worker downloads each video to scratch).
+    Returns items sorted by video_id.
     Raises `UsageError` (one line: file, line, reason) for anything the user must fix.
     """
+    fmt = dataset_format(dataset) if dataset is not None else None
+    input_path, root = _local_file_url(input_path), _local_file_url(root)
+    # A URL stays a string: Path("s3://b/x") would be the local path "s3:/b/x".
+    if isinstance(input_path, str) and is_url(input_path):
+        if fmt is not None:
+            raise usage(input_path, f"official annotations ({fmt.name}) are read from local disk (the videos of a "
+                        "list file may be URLs)")
+        from vfx.sources.objects import rows_from_url
+
+        return assign_ids(rows_from_url(input_path), strict=True)
+    url_root = isinstance(root, str) and is_url(root)
     # Absolute (symlinks kept as given): the items' paths are recorded in the store as `source_path`, and must
     # mean the same file from wherever the store is read.
     source = Path(input_path).expanduser().absolute()
-    root_path = Path(root).expanduser().absolute() if root is not None else None
-    fmt = dataset_format(dataset) if dataset is not None else None
+    root_path = Path(root).expanduser().absolute() if root is not None and not url_root else None
     if not source.exists():
         raise usage(source, "no such file or folder")
     if root_path is not None and not root_path.is_dir():
@@ -67,10 +87,13 @@ def load_items(
                 "not a folder, a video or a list file (.csv .tsv .json .jsonl); for an official annotation "
                 f"file pass dataset= ({', '.join(dataset_names())})",
             )
-        rows = rows_from_list(source, root_path)
+        rows = rows_from_list(source, root.rstrip("/") if url_root else root_path)
         _require_some_exist(rows, source, root_path)
         return assign_ids(rows, strict=True)
 
+    if url_root:
+        raise usage(source, f"{fmt.name} annotations find their videos on local disk; a URL root ({root}) works "
+                    "with list files (.csv .tsv .json .jsonl)")
     rows = fmt.parse(source, root_path, split)
     if not rows:
         raise usage(source, f"the {fmt.name} annotation lists no videos")
