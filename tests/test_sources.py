@@ -217,6 +217,68 @@ def test_unsafe_explicit_id_is_made_safe(tmp_path):
     assert item.video_id == f"evil_id-{short_hash('../evil id')}"
 
 
+
+# CSV/TSV lists of whole videos are read in bulk into columns (vfx.sources.lists.columns_from_list); anything
+# unusual goes row by row. Both readers must give the same items.
+BULK_LISTS = [
+    ("l.csv", "\ufeffPath , LABEL,split,video_id,notes\nvideos/b.mp4, run ,Training,,x\nvideos/a.mp4,walk,"
+              "validation,first,\n\"videos/c d.mp4\",\"jump, high\",test,../evil id,\nvideos/é.mp4,walk,,CON,\n"),
+    ("l.tsv", "video_id\tpath\nz9\tvideos/a.mp4\na1\t/abs/x.mp4\nm5\ts3://bucket/v/y.mp4\n"),
+    ("l.csv", "path\nvideos/a.mp4\nvideos/sub/a.mp4\n"),  # two files named a: hashed ids (row by row)
+    ("l.csv", "path,label\nvideos/a.mp4,x\n\nvideos/b.mp4,y\n"),  # a blank line inside (row by row)
+    ("l.csv", "path,label,split\nvideos/b.mp4,,\nvideos/a.mp4,,\n"),  # empty columns: no labels, no splits
+]
+
+
+@pytest.mark.parametrize("name, content", BULK_LISTS)
+def test_bulk_list_reader_gives_what_the_row_reader_gives(tmp_path, name, content):
+    from vfx.sources.ids import assign_ids
+    from vfx.sources.lists import rows_from_list
+
+    touch(tmp_path / "videos" / "a.mp4")
+    list_file = write(tmp_path / name, content)
+    items = load_items(list_file)
+    assert list(items) == assign_ids(rows_from_list(list_file, None), strict=True)
+    assert ids(items) == sorted(ids(items)) and len(set(ids(items))) == len(items)
+
+
+def test_bulk_list_values(tmp_path):
+    touch(tmp_path / "videos" / "a.mp4")
+    items = load_items(write(tmp_path / "l.csv", BULK_LISTS[0][1]))
+    assert type(items).__name__ == "VideoItems"  # the bulk reader took it
+    by_id = {item.video_id: item for item in items}
+    assert by_id["b"] == VideoItem("b", str(tmp_path / "videos" / "b.mp4"), "run", "train")
+    assert by_id["first"] == VideoItem("first", str(tmp_path / "videos" / "a.mp4"), "walk", "val")
+    assert by_id[f"evil_id-{short_hash('../evil id')}"].label == "jump, high"
+    assert f"CON-{short_hash('CON')}" in by_id  # a reserved name is not taken as an id as it is
+    assert items[-1] == list(items)[-1] and items[1:3] == list(items)[1:3] and items == list(items)
+    with pytest.raises(IndexError):
+        items[len(items)]
+
+
+def test_all_safe_ids_agrees_with_is_safe_id():
+    from vfx.sources.ids import all_safe_ids
+
+    cases = [["a", "b"], ["a", ".b"], ["a.", "b"], ["a\nb"], ["a", ""], ["x" * 201], ["x" * 200], ["nul"],
+             ["a b"], ["a/b"], ["é"], ["a-b_c.d"], [], ["a", "b\n", "c"]]
+    for video_ids in cases:
+        assert all_safe_ids(video_ids) == all(map(is_safe_id, video_ids)), video_ids
+
+
+def test_pending_builds_items_only_for_the_videos_to_do():
+    from vfx.engine.plan import pending
+    from vfx.types import VideoItems
+
+    items = VideoItems([f"v{n}" for n in range(5)], [f"/d/{n}.mp4" for n in range(5)], labels=list("aabba"))
+    recorded = {"v1": {"status": "done"}, "v3": {"status": "failed"}}
+    work = pending(items, recorded)
+    assert work.todo == [VideoItem("v0", "/d/0.mp4", "a"), VideoItem("v2", "/d/2.mp4", "b"), VideoItem("v4", "/d/4.mp4", "a")]
+    assert work.failed_earlier == 1
+    assert [i.video_id for i in pending(items, recorded, retry_failed=True).todo] == ["v0", "v2", "v3", "v4"]
+    with pytest.raises(ValueError, match="sorted and unique"):
+        VideoItems(["b", "a"], ["/1", "/2"])
+
+
 LIST_ERRORS = [
     # (file name, content, message regex)
     ("l.csv", "file,label\na.mp4,x\n", r"l\.csv: line 1: no 'path' column"),

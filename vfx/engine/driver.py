@@ -16,6 +16,7 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -116,7 +117,7 @@ class Progress:
 
 def run_stage(
     stage: Stage,
-    items: list[VideoItem],
+    items: Sequence[VideoItem],
     output: str | os.PathLike,
     options: RunOptions = RunOptions(),
 ) -> RunSummary:
@@ -173,7 +174,7 @@ def _store_exists(output) -> bool:
         return False  # unreachable or malformed: StoreWriter.open says why, after the connection check
 
 
-def _run(stage: Stage, items: list[VideoItem], writer: StoreWriter, options: RunOptions, ray_link: _RayLink) -> RunSummary:
+def _run(stage: Stage, items: Sequence[VideoItem], writer: StoreWriter, options: RunOptions, ray_link: _RayLink) -> RunSummary:
     work = pending(items, writer.recorded, options.retry_failed)
     todo = len(work.todo)
     summary = RunSummary(writer.url, stage.kind, total=len(items), skipped=len(items) - todo, engine=options.engine,

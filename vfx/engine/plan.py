@@ -21,7 +21,7 @@ from itertools import islice
 from operator import attrgetter
 
 from vfx.errors import UsageError
-from vfx.types import VideoItem
+from vfx.types import VideoItem, VideoItems
 
 #: Videos per shard at most (--shard-size), whatever the bytes rule allows: a shard is also the unit of work
 #: lost by a killed run and redone by a retry, so even tiny outputs (features) are not packed without limit.
@@ -72,13 +72,22 @@ def sorted_unique(items: Sequence[VideoItem]) -> list[VideoItem]:
 
 
 def pending(items: Sequence[VideoItem], recorded, retry_failed: bool = False) -> Pending:
-    """The items with nothing recorded (and the failed ones too with `retry_failed`), sorted by video_id."""
-    items = sorted_unique(items)
+    """The items with nothing recorded (and the failed ones too with `retry_failed`), sorted by video_id.
+
+    `VideoItems` (columns, sorted and unique already) are looked up by their id column, and `VideoItem`s are
+    made for the videos to do only: a rerun of a finished 10^6-video run builds none.
+    """
+    columns = items if isinstance(items, VideoItems) else None
+    if columns is None:
+        items = sorted_unique(items)
     if len(recorded) == 0:
-        return Pending(items, 0)
-    codes = _status_codes(recorded, [item.video_id for item in items])
+        return Pending(list(items), 0)
+    codes = _status_codes(recorded, columns.video_ids if columns is not None else [item.video_id for item in items])
     wanted = (0, 2) if retry_failed else (0,)
-    todo = [item for item, code in zip(items, codes) if code in wanted]
+    if columns is not None:
+        todo = columns.take(i for i, code in enumerate(codes) if code in wanted)
+    else:
+        todo = [item for item, code in zip(items, codes) if code in wanted]
     return Pending(todo, 0 if retry_failed else codes.count(2))
 
 

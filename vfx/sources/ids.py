@@ -120,6 +120,39 @@ def is_safe_id(video_id: str) -> bool:
     )
 
 
+
+# Any character `is_safe_id` refuses, or a dot at the start or end of an id: over all ids at once, "\n"-joined.
+_UNSAFE_IN_JOINED = re.compile(r"[^A-Za-z0-9._\n-]|^\.|\.$", re.MULTILINE)
+
+
+def all_safe_ids(video_ids: list[str]) -> bool:
+    """`all(map(is_safe_id, video_ids))`, a few times faster: one regex pass over the joined ids."""
+    if not video_ids:
+        return True
+    if min(map(len, video_ids)) == 0 or max(map(len, video_ids)) > 200:
+        return False
+    joined = "\n".join(video_ids)
+    if joined.count("\n") != len(video_ids) - 1 or _UNSAFE_IN_JOINED.search(joined):  # an id with a "\n" in it
+        return False
+    return _WINDOWS_RESERVED.isdisjoint(map(str.upper, video_ids))
+
+
+def unclashed_ids(rels: list[str], explicit_ids: list[str | None] | None) -> list[str] | None:
+    """Ids of whole-video rows by the rules of `assign_ids`, or None when two rows share one.
+
+    The fast way for the user's large list files (no segments, no readable `name`): when no id repeats,
+    nothing needs a hash for a clash, and these are the ids `assign_ids` gives. On a clash the caller goes
+    through `assign_ids`, which decides what the clash means (a row listed twice, or hashed ids).
+    """
+    if explicit_ids is not None and None not in explicit_ids and all_safe_ids(explicit_ids):
+        ids = explicit_ids
+    else:
+        explicit = explicit_ids if explicit_ids is not None else [None] * len(rels)
+        ids = [make_video_id(rel, hash_key=rel) if given is None else given if is_safe_id(given)
+               else make_video_id(given) for rel, given in zip(rels, explicit)]  # fmt: skip
+    return ids if len(set(ids)) == len(ids) else None
+
+
 def _repeated(ids: list[str]) -> set[str]:
     seen: set[str] = set()
     repeated: set[str] = set()
