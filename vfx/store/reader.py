@@ -2,13 +2,15 @@
 
 Opening reads the manifest and the catalog (plus the commit log of a run not yet folded): one or two small
 files, whatever the number of shards. `len`, `video_ids()` and `in` are answered from those arrays. Shard
-files are opened lazily and kept open (on object storage through fsspec file objects, read by range); a
-`Store` can be pickled (into DataLoader workers or Ray tasks) and reopens its files on first use there.
+files are opened lazily and kept open; on object storage each shard is first copied whole to local scratch
+(TMPDIR), the copy's name removed at once, its data held by the open file until `close()`. A `Store` can be
+pickled (into DataLoader workers or Ray tasks) and reopens its files on first use there.
 """
 
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -22,9 +24,6 @@ from vfx.store.catalog import Recorded, read_catalog, read_log
 from vfx.store.layout import read_manifest, shard_relpath
 from vfx.store.location import Location
 
-#: fsspec read block for shard files on object storage: one request fetches this much around a read, so the
-#: small metadata reads HDF5 makes when it opens a group do not each become a request.
-_REMOTE_BLOCK = 4 << 20
 #: Videos whose JPEG offsets a `Store` keeps (a few KiB each); past it the cache starts again.
 _JPEG_CACHE_VIDEOS = 4096
 
@@ -45,7 +44,6 @@ class Store:
             self._shard_relpath = shard_relpath
         self._recorded.fold()  # one merged set of arrays; nothing is written
         self._files: dict[int, h5py.File] = {}
-        self._handles: list[Any] = []
         self._jpeg_cache: dict[tuple[str, str], tuple] = {}
 
     # -- what the store is -------------------------------------------------------------------------
@@ -106,9 +104,16 @@ class Store:
         rel = self._shard_relpath(shard)
         if self.location.is_local:
             return h5py.File(self.location.path(rel), "r")
-        handle = self.location.fs.open(self.location.path(rel), "rb", block_size=_REMOTE_BLOCK, cache_type="readahead")
-        self._handles.append(handle)
-        return h5py.File(handle, "r")
+        # Not h5py over an fsspec file object: fsspec reads on its own IO thread while h5py holds its global
+        # lock, and a garbage collection on that thread that frees an h5py object waits for that lock for ever
+        # (h5py#2019; seen here as a test hung in a read). A local copy is read by HDF5 itself.
+        fd, copy = tempfile.mkstemp(prefix="vfx-shard-", suffix=".h5")
+        os.close(fd)
+        try:
+            self.location.fs.get_file(self.location.path(rel), copy)
+            return h5py.File(copy, "r")
+        finally:
+            os.unlink(copy)  # the open file keeps the data until closed; no name is left in TMPDIR
 
     def attrs(self, video_id: str) -> dict[str, Any]:
         return {k: _py(v) for k, v in self.group(video_id).attrs.items()}
@@ -204,9 +209,6 @@ class Store:
             f.close()
         self._files.clear()
         self._jpeg_cache.clear()
-        for handle in self._handles:
-            handle.close()
-        self._handles.clear()
 
     def __enter__(self) -> Store:
         return self
@@ -217,7 +219,6 @@ class Store:
     def __getstate__(self):
         state = self.__dict__.copy()
         state["_files"] = {}  # HDF5 handles do not survive pickling or fork; reopen lazily
-        state["_handles"] = []
         state["_jpeg_cache"] = {}
         return state
 
