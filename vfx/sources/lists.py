@@ -181,6 +181,7 @@ def columns_from_list(list_file: Path, root: Path | str | None) -> ListColumns |
         explicit_ids=explicit_ids if "video_id" in column else None,
     )
 
+
 def _rows_from_json(list_file: Path, base_dir: str) -> list[Row]:
     data = read_json(list_file)
     if isinstance(data, dict) and "database" in data:
