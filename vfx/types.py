@@ -32,7 +32,6 @@ class VideoItem:
     end_sec: float | None = None
 
 
-
 class VideoItems(Sequence):
     """Items held as columns, sorted by `video_id` with no id twice: what `load_items` gives for a list file.
 

@@ -120,7 +120,6 @@ def is_safe_id(video_id: str) -> bool:
     )
 
 
-
 # Any character `is_safe_id` refuses, or a dot at the start or end of an id: over all ids at once, "\n"-joined.
 _UNSAFE_IN_JOINED = re.compile(r"[^A-Za-z0-9._\n-]|^\.|\.$", re.MULTILINE)
 
