@@ -1,5 +1,9 @@
 """Backends: the opencv backend is a direct cv2 call bit for bit; every backend recovers known motion."""
 
+import glob
+import subprocess
+import sys
+
 import cv2
 import numpy as np
 import pytest
@@ -111,3 +115,24 @@ def test_known_motion_accuracy(name, motions, outputs):
 def test_torch_and_opencv_agree_on_known_motion(outputs):
     a, b = outputs["opencv"], outputs["torch"]
     assert np.linalg.norm(a - b, axis=-1).mean() < 0.005
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux") or bool(glob.glob("/dev/nvidia[0-9]*")),
+                    reason="a machine without GPU device files")
+def test_torch_flow_driver_does_not_import_torch_on_a_cpu_machine():
+    """The driver of `vfx extract-flow --backend torch` on a CPU-only machine resolves the device and builds /
+    loads the C kernels without importing torch: that import is ~2 s of a short run, before any worker starts."""
+    code = (
+        "import sys\n"
+        "from vfx.flow.params import FlowParams\n"
+        "from vfx.flow.stage import FlowStage\n"
+        "stage = FlowStage(FlowParams.from_options(None, backend='torch'))\n"
+        "print(stage.resources(), 'torch' in sys.modules)\n"
+        "stage.prepare()\n"
+        "from vfx.flow.tvl1_native import load\n"
+        "load()\n"
+        "print('torch' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split("\n")[:2] == ["{'num_cpus': 1} False", "False"], done.stdout

@@ -8,6 +8,9 @@ run over 15 tiny videos. The C file builds in about a second with the system com
 process loads it in milliseconds. The PyTorch functions of `tvl1_torch.py` stay the reference, the CUDA
 path and the fallback where no C compiler exists.
 
+torch is imported where tensors are made, not at the top: the driver builds and loads the library
+(`FlowStage.prepare`) without paying torch's import, about 2 s of a short run on a small CPU.
+
 Threads: the kernels take pair and row ranges and release the GIL (ctypes does), so
 `torch.get_num_threads()` > 1 splits each call into row blocks run by a small thread pool.
 
@@ -35,9 +38,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
-import torch
 
-from vfx.flow.median import median_network, sorting_network
+from vfx.flow.median_networks import median_network, sorting_network
 
 log = logging.getLogger(__name__)
 
@@ -223,6 +225,8 @@ class NativeKernels:
     """The four kernels of an iteration on CPU tensors (same contracts as `tvl1_torch.TorchKernels`)."""
 
     def __init__(self, threads: int | None = None):
+        import torch
+
         self.lib = load()
         self.threads = max(1, threads or torch.get_num_threads())
         self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="vfx-tvl1") if self.threads > 1 else None
@@ -258,6 +262,8 @@ class NativeKernels:
         self._map(lambda j, y0, y1: fn(*head, h, w, l_t, theta, 0, b, y0, y1, err[j].ctypes.data,
                                        rows[j].ctypes.data),
                   [(j, y0, y1) for j, (y0, y1) in enumerate(blocks)])
+        import torch
+
         return torch.from_numpy(err.sum(axis=0))
 
     def p_step(self, active, error, state, taut: float, scaled_eps: float) -> torch.Tensor:
@@ -273,6 +279,8 @@ class NativeKernels:
         """k x k median of both flow components of active pairs (all when `active` is None), in place."""
         b = state[0].shape[0]
         if active is None:
+            import torch
+
             active = torch.ones(b, dtype=torch.bool)
         scratch_len = k * (w + k - 1) + h * w
         n = min(self.threads, b)
@@ -285,6 +293,8 @@ class NativeKernels:
 
     def warp(self, u1, u2, sources) -> list[torch.Tensor]:
         """`warp_padded` of the three padded sources by the flow (u1, u2 [B, H, W], contiguous)."""
+        import torch
+
         b, h, w = u1.shape
         outs = [torch.empty(b, h, w) for _ in sources]
         head = [_ptr(u1), _ptr(u2)] + [_ptr(s) for s in sources] + [_ptr(o) for o in outs]
