@@ -12,6 +12,7 @@ The store's provenance holds the backend, all its parameters, the bound, step, s
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -103,6 +104,15 @@ def flow_stream(gray_chunks: Iterator[tuple[np.ndarray, np.ndarray]], backend, p
         carry_index = index[-step:]
 
 
+def _build_kernels() -> None:
+    from vfx.flow.tvl1_native import KernelBuildError, load
+
+    try:
+        load()
+    except KernelBuildError as exc:
+        log.warning("the torch TV-L1 backend runs on eager PyTorch kernels, several times slower: %s", exc)
+
+
 class FlowStage(Stage):
     kind = "flow"
     unit = "pairs"
@@ -129,12 +139,10 @@ class FlowStage(Stage):
             log.warning("torch TV-L1 on CUDA: each worker's first batch compiles its kernels with torch.compile "
                         "(a one-off wait per process; VFX_NO_COMPILE=1 runs eager kernels without it)")
             return
-        from vfx.flow.tvl1_native import KernelBuildError, load
-
-        try:
-            load()  # builds the CPU kernels once (about a second), before the workers all want them
-        except KernelBuildError as exc:
-            log.warning("the torch TV-L1 backend runs on eager PyTorch kernels, several times slower: %s", exc)
+        # The CPU kernels are built once per machine (about a second), here rather than by every worker at once;
+        # in the background, while the workers start (and import torch): they wait for this build if it is
+        # not done when they first need the kernels (a lock file, or in-process the module's lock).
+        threading.Thread(target=_build_kernels, name="vfx-tvl1-build", daemon=True).start()
 
     def setup(self) -> None:
         import torch
