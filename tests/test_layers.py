@@ -20,7 +20,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "vfx"
 #: Bottom first. "vfx" stands for the package facade `vfx/__init__.py`.
 LAYERS: list[tuple[str, ...]] = [
     ("types", "version", "errors"),
-    ("decode", "sampling", "image", "codec", "models", "sources", "recipes", "device"),  # leaves
+    ("decode", "sampling", "image", "codec", "models", "sources", "recipes", "device", "filesystems"),  # leaves
     ("store",),
     ("engine",),
     ("frames", "flow", "features"),  # stages

@@ -33,7 +33,8 @@ class VideoItem:
 
 
 class VideoItems(Sequence):
-    """Items held as columns, sorted by `video_id` with no id twice: what `load_items` gives for a list file.
+    """Whole-video items held as columns, sorted by `video_id` with no id twice: what `load_items` gives for a
+    list file (segments, with their times, come as `VideoItem`s).
 
     A 10^6-row list as 10^6 `VideoItem`s is ~2 s of object creation and ~200 MiB of driver memory; as columns
     it is a few lists of strings (labels and splits shared), and a run that finds most ids already in the
@@ -41,27 +42,22 @@ class VideoItems(Sequence):
     that takes a `Sequence[VideoItem]` takes this as it is.
     """
 
-    __slots__ = ("video_ids", "paths", "labels", "splits", "start_secs", "end_secs")
+    __slots__ = ("video_ids", "paths", "labels", "splits")
 
-    def __init__(self, video_ids: list[str], paths: list[str], labels: list | None = None,
-                 splits: list | None = None, start_secs: list | None = None, end_secs: list | None = None):
+    def __init__(self, video_ids: list[str], paths: list[str], labels: list | None = None, splits: list | None = None):
         n = len(video_ids)
-        if any(column is not None and len(column) != n for column in (paths, labels, splits, start_secs, end_secs)):
+        if any(column is not None and len(column) != n for column in (paths, labels, splits)):
             raise ValueError("VideoItems: columns of different lengths")
         if not all(map(str.__lt__, video_ids, islice(video_ids, 1, None))):  # strictly increasing, in C
             raise ValueError("VideoItems: video_ids must be sorted and unique")
         self.video_ids, self.paths, self.labels, self.splits = video_ids, paths, labels, splits
-        self.start_secs, self.end_secs = start_secs, end_secs
 
     def __len__(self) -> int:
         return len(self.video_ids)
 
     def _item(self, i: int) -> VideoItem:
-        return VideoItem(
-            self.video_ids[i], self.paths[i],
-            None if self.labels is None else self.labels[i], None if self.splits is None else self.splits[i],
-            None if self.start_secs is None else self.start_secs[i], None if self.end_secs is None else self.end_secs[i],
-        )  # fmt: skip
+        return VideoItem(self.video_ids[i], self.paths[i], None if self.labels is None else self.labels[i],
+                         None if self.splits is None else self.splits[i])
 
     def __getitem__(self, index):
         if isinstance(index, slice):

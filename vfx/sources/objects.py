@@ -3,43 +3,25 @@
 A prefix is read like a local folder (vfx/sources/walk.py): every object with a video extension under it,
 recursively, sorted, hidden names (a path component starting with ".") skipped, the folder a video sits in
 as its label. Rows keep their URLs: nothing is downloaded here; the worker that processes a video copies it
-to local scratch and removes the copy after (vfx/engine/worker.py). Listing goes through fsspec, whose
-filesystems read their credentials and endpoint from their own standard variables (for S3: AWS_ACCESS_KEY_ID,
-AWS_SECRET_ACCESS_KEY, AWS_ENDPOINT_URL, ...); vfx has no options for them.
-
-This module is a leaf like the rest of vfx.sources: it uses fsspec itself instead of vfx.store.location.
+to local scratch and removes the copy after (vfx/engine/worker.py). Listing goes through fsspec
+(vfx.filesystems, credentials from the filesystem's own standard variables).
 """
 
 from __future__ import annotations
 
-from vfx.errors import UsageError
+from vfx.filesystems import filesystem
 from vfx.sources.files import usage
 from vfx.sources.ids import VIDEO_EXTENSIONS, is_video
 from vfx.sources.lists import LIST_EXTENSIONS
 from vfx.sources.rows import Row
 
-#: pip extra that provides each protocol, for the error message when it is missing (as vfx/store/location.py).
-_EXTRAS = {"s3": "vfx[s3]", "s3a": "vfx[s3]", "gs": "gcsfs", "gcs": "gcsfs", "az": "adlfs", "abfs": "adlfs"}
-
-
-def _filesystem(url: str):
-    protocol = url.split("://", 1)[0].lower()
-    extra = _EXTRAS.get(protocol, "fsspec")
-    try:
-        import fsspec
-    except ImportError:
-        raise UsageError(f"{url}: object-store inputs need fsspec: pip install '{extra}'") from None
-    try:
-        # No listings cache: a second listing in this process (a rerun from Python) must see new objects.
-        return protocol, fsspec.filesystem(protocol, use_listings_cache=False)
-    except (ImportError, ValueError) as exc:
-        raise UsageError(f"{url}: no filesystem for {protocol}:// ({exc}); pip install '{extra}'") from None
-
 
 def rows_from_url(url: str) -> list[Row]:
     """Rows of the videos under the prefix `url`, or the one row of the video `url`."""
-    protocol, fs = _filesystem(url)
-    root = url.split("://", 1)[1].rstrip("/")
+    protocol, rest = url.split("://", 1)
+    protocol = protocol.lower()
+    fs = filesystem(protocol, url)
+    root = rest.rstrip("/")
     name = root.rsplit("/", 1)[-1]
     try:
         if is_video(name) and fs.isfile(root):

@@ -19,11 +19,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from vfx.errors import UsageError
+from vfx.filesystems import filesystem
 
 _URL_RE = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://(.*)$")
 _COLLAPSED_RE = re.compile(r"^(s3|s3a|gs|gcs|az|abfs|abfss|adl|hdfs|http|https|file|memory|oss|r2):/(?!/)")
-#: pip extra that provides each protocol, for the error message when it is missing.
-_EXTRAS = {"s3": "vfx[s3]", "s3a": "vfx[s3]", "gs": "gcsfs", "gcs": "gcsfs", "az": "adlfs", "abfs": "adlfs"}
 
 
 @dataclass(frozen=True)
@@ -64,7 +63,7 @@ class Location:
         if self.is_local:
             raise AttributeError("a local location has no fsspec filesystem")
         if self._fs is None:
-            object.__setattr__(self, "_fs", _filesystem(self.protocol, self.url))
+            object.__setattr__(self, "_fs", filesystem(self.protocol, self.url))
         return self._fs
 
     def __getstate__(self):
@@ -223,16 +222,3 @@ def _fsync_dir(path: str) -> None:
         pass
     finally:
         os.close(fd)
-
-
-def _filesystem(protocol: str, url: str):
-    try:
-        import fsspec
-    except ImportError:
-        raise UsageError(f"{url}: object-store URLs need fsspec: pip install '{_EXTRAS.get(protocol, 'fsspec')}'") from None
-    try:
-        # No listings cache: other processes (workers, another run) add and delete objects under the store,
-        # and a cached listing would make a shard that was just uploaded look missing.
-        return fsspec.filesystem(protocol, use_listings_cache=False)
-    except (ImportError, ValueError) as exc:
-        raise UsageError(f"{url}: no filesystem for {protocol}:// ({exc}); pip install '{_EXTRAS.get(protocol, 'fsspec')}'") from None
