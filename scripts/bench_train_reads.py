@@ -7,10 +7,22 @@ reads do not care which flow it is). The same frames and flow are then written a
 tree: `<video>/img_00001.jpg` (the stored JPEG bytes themselves) and `flow_x_00001.jpg` / `flow_y_00001.jpg`
 (the quantised planes as grey JPEGs, q95, as denseflow writes them).
 
-Loaders, 2 DataLoader workers each, batch 8, the training set of one epoch:
-  vfx      train-fusion's dataset (vfx.train.data.build_video_datasets), reading the stores
-  tree     the same dataset class and records, the same TSN sampling, crops, flips and normalisation, reading
-           the JPEG files instead (cv2.imread per file, as mmcv's default backend does): a plain PyTorch loader
+Loaders, 2 DataLoader workers each, batch 8, the training set of one epoch; every loader is timed up to the
+float network input of a batch in the training process (what train-fusion feeds its model):
+  vfx      train-fusion's dataset (vfx.train.data.build_video_datasets) reading the stores; RGB leaves the
+           workers as uint8 and the consumer normalises each batch (`normalize_rgb`, the first step of train-fusion's
+           network on its device; here on the CPU, and timed)
+  tree     the baseline: a plain PyTorch loader over the JPEG files (cv2.imread per file, as mmcv's default
+           backend does), normalising in its workers as tsn-pytorch's and temporal-shift-module's loaders
+           do (float32 out of the workers). It is vfx's own dataset class with its reads replaced, so the
+           records, TSN sampling, crops, flips and arithmetic are the same
+  tree u8  the same JPEG files read by vfx's dataset as it is (uint8 out, normalised by the consumer): the
+           difference to `vfx` is the reads alone
+  in RAM   vfx's dataset with its reads served from the stored bytes held in memory (RGB: the JPEG files,
+           decoded by vfx's decoder; flow: the uint8 fields): no file system, no HDF5. It bounds what any
+           store of these bytes can reach, since decoding and the shared pipeline are left.
+Flow is float32 out of the workers in every loader (its vectors scale with the crop), so its `tree` and
+`tree u8` are the same loader.
 Streams: RGB (3 segments, one frame each) and flow (3 segments, stacks of 5 fields).
 Targets (issue 13): >= 1.2x the tree's samples/s for RGB, >= 1.0x for flow stacks.
 
@@ -33,9 +45,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_frames import SAMPLES, sample_dir  # noqa: E402
 
 import vfx  # noqa: E402
+from vfx.codec import decode_jpegs, dequantize_flow  # noqa: E402
 from vfx.engine import RunOptions, run_stage  # noqa: E402
 from vfx.engine.stage import Stage  # noqa: E402
 from vfx.train.data import DataConfig, VideoSegmentDataset, build_video_datasets  # noqa: E402
+from vfx.train.model import normalize_rgb  # noqa: E402
 from vfx.types import VideoItem, VideoOutput  # noqa: E402
 
 BOUND = 20.0
@@ -138,6 +152,40 @@ class TreeDataset(VideoSegmentDataset):
         return q.astype(np.float32) * np.float32(2 * BOUND / 255.0) - np.float32(BOUND)
 
 
+class PlainTreeDataset(TreeDataset):
+    """The JPEG tree loader normalising RGB in its workers, float32 out: a plain PyTorch loader."""
+
+    def __getitem__(self, index):
+        sample = super().__getitem__(index)
+        if "rgb" in sample:
+            sample["rgb"] = normalize_rgb(sample["rgb"])
+        return sample
+
+
+class InMemoryDataset(VideoSegmentDataset):
+    """train-fusion's dataset with its reads served from the stores' bytes copied into RAM (the ceiling row)."""
+
+    def __init__(self, base: VideoSegmentDataset, frames_path: Path, flow_path: Path):
+        super().__init__(base.records, base.stores, base.cfg, base.train, base.seed, base.streams)
+        self.jpegs, self.flow = {}, {}
+        ids = [r.video_id for r in base.records]
+        if "rgb" in base.streams:
+            frames = vfx.open_store(frames_path)
+            self.jpegs = {v: frames.stored_jpegs(v) for v in ids}
+            frames.close()
+        if "flow" in base.streams:
+            flow = vfx.open_store(flow_path)
+            self.flow = {v: flow.read_flow(v, dequantize=False) for v in ids}
+            flow.close()
+
+    def read_rgb(self, video_id, positions):
+        buffer, offsets = self.jpegs[video_id]
+        return decode_jpegs(buffer, offsets, positions)
+
+    def read_flow(self, video_id, fields):
+        return dequantize_flow(self.flow[video_id][fields], BOUND)
+
+
 def warm_loader(dataset):
     """A DataLoader whose workers have started and read the data once (page cache warm, stores open)."""
     import torch
@@ -151,11 +199,15 @@ def warm_loader(dataset):
 
 
 def samples_per_sec(loader, epochs: int) -> float:
+    import torch
+
     n = 0
     start = time.perf_counter()
     for epoch in range(epochs):
         loader.dataset.set_epoch(epoch + 1)
         for batch in loader:
+            if "rgb" in batch and batch["rgb"].dtype == torch.uint8:
+                batch["rgb"] = normalize_rgb(batch["rgb"])  # the network's first step, on its device
             n += len(batch["label"])
     return n / (time.perf_counter() - start)
 
@@ -177,23 +229,31 @@ def main() -> None:
         data = build_video_datasets(frames, flow, (stream,), cfg)
         base = data.train
         base.repeats = 8  # more samples per epoch than videos: steadier numbers
-        tree_ds = TreeDataset(base, tree)
-        tree_ds.repeats = base.repeats
-        loaders = {"vfx": warm_loader(base), "tree": warm_loader(tree_ds)}
+        datasets = {"vfx": base, "tree": PlainTreeDataset(base, tree), "tree u8": TreeDataset(base, tree),
+                    "in RAM": InMemoryDataset(base, frames, flow)}
+        if stream == "flow":
+            del datasets["tree u8"]  # flow is float32 out of the workers either way: the same loader as `tree`
+        for dataset in datasets.values():
+            dataset.repeats = base.repeats
+        loaders = {name: warm_loader(dataset) for name, dataset in datasets.items()}
         # Rounds alternate between the loaders and the median is kept: on a noisy machine a slow second
-        # hits both sides alike instead of one.
-        rates: dict[str, list[float]] = {"vfx": [], "tree": []}
+        # hits all sides alike instead of one.
+        rates: dict[str, list[float]] = {name: [] for name in loaders}
         for _ in range(args.rounds):
             for name, loader in loaders.items():
                 rates[name].append(samples_per_sec(loader, args.epochs))
-        rows.append((stream, float(np.median(rates["vfx"])), float(np.median(rates["tree"]))))
+        rows.append((stream, {name: float(np.median(r)) for name, r in rates.items()}))
         del loaders
     load = os.getloadavg()
     print(f"{len(base.records)} training videos x {base.repeats}; 3 segments, flow stacks of 5, crop 224, batch 8,"
           f" 2 DataLoader workers, median of {args.rounds} alternating rounds; load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
-    print(f"{'stream':8} {'vfx stores':>12} {'JPEG tree':>12} {'ratio':>7}   (samples/s)")
-    for stream, a, b in rows:
-        print(f"{stream:8} {a:12.1f} {b:12.1f} {a / b:6.2f}x")
+    names = ("vfx", "tree", "tree u8", "in RAM")
+    print("samples/s (ratio against the tree); vfx/tree u8 compares the reads alone")
+    print(f"{'stream':8}" + "".join(f"{n:>18}" for n in names) + f"{'vfx/tree u8':>13}")
+    for stream, rate in rows:
+        cells = "".join(f"{rate[n]:9.1f} ({rate[n] / rate['tree']:4.2f}x)" if n in rate else f"{'-':>18}" for n in names)
+        reads = rate["vfx"] / rate.get("tree u8", rate["tree"])
+        print(f"{stream:8}{cells}{reads:12.2f}x")
 
 
 if __name__ == "__main__":

@@ -100,6 +100,40 @@ def test_rgb_frame_and_flow_stack_align_by_source_frame_number(stores):
         assert sample["label"] == rec.label
 
 
+def test_rgb_leaves_the_dataset_as_uint8_and_the_network_normalises_it(stores):
+    import cv2
+
+    import vfx
+    from vfx.train.model import ModelConfig, TwoStreamNet, normalize_rgb
+
+    cfg = DataConfig(num_segments=2, flow_length=2, crop_size=24, val_fraction=0.34)
+    ds = build_video_datasets(stores["frames"], None, ("rgb",), cfg)
+    rec, sample = ds.val.records[0], ds.val[0]
+    rgb = sample["rgb"]
+    assert rgb.dtype == torch.uint8 and rgb.shape == (2, 3, 24, 24)
+    # The test view of the stored frames: the centre 28 px of 32 resized to 24, channels first.
+    store = vfx.open_store(stores["frames"])
+    frames = store.read_frames(rec.video_id, rec.positions[segment_offsets(len(rec.positions), 2, None)])
+    store.close()
+    expected = [cv2.resize(np.ascontiguousarray(f[2:30, 2:30]), (24, 24), interpolation=cv2.INTER_LINEAR) for f in frames]
+    assert np.array_equal(rgb.numpy(), np.stack(expected).transpose(0, 3, 1, 2))
+
+    # Normalisation is the ImageNet formula in float32, bit for bit, for every value and channel.
+    values = torch.arange(256, dtype=torch.uint8).view(1, 256, 1).expand(3, 256, 2)
+    mean, std = np.array([0.485, 0.456, 0.406], np.float32), np.array([0.229, 0.224, 0.225], np.float32)
+    formula = (np.arange(256, dtype=np.float32)[None, :] / np.float32(255.0) - mean[:, None]) / std[:, None]
+    out = normalize_rgb(values)
+    assert out.dtype == torch.float32 and np.array_equal(out[..., 0].numpy(), formula)
+    assert values.dtype == torch.uint8  # its input is left as it was
+
+    # The network takes the uint8 batch as it comes and gives what the normalised batch gives.
+    torch.manual_seed(0)
+    model = TwoStreamNet(ModelConfig(streams=("rgb",), width=4, num_segments=2), len(ds.classes)).eval()
+    with torch.no_grad():
+        a, b = model({"rgb": rgb[None]}), model({"rgb": normalize_rgb(rgb[None])})
+    assert all(torch.equal(x, y) for x, y in zip(a, b))
+
+
 def test_stacks_follow_the_flow_step(stores, tmp_path):
     # Flow computed on the every-2nd-frame store: fields (0, 2), (2, 4), ...; a stack starting at source
     # frame s takes the fields starting at s, s+2, s+4.

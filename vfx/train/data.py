@@ -1,8 +1,14 @@
 """PyTorch datasets over frames, flow and features stores, with TSN segment sampling.
 
-One item is one video: K segments, from each one RGB frame `rgb [K, 3, S, S]` and/or a stack of L
-consecutive flow fields starting at that frame `flow [K, 2L, S, S]` (channels x0, y0, x1, y1, ...), or in
+One item is one video: K segments, from each one RGB frame `rgb [K, 3, S, S]` (uint8, cropped and flipped;
+`TwoStreamNet` normalises it on its own device) and/or a stack of L consecutive flow fields
+starting at that frame `flow [K, 2L, S, S]` (float32 network input, channels x0, y0, x1, y1, ...), or in
 feature mode one stored feature per segment `[K, D, h, w]` (vectors as 1x1 maps).
+
+RGB leaves the DataLoader workers as uint8 because handing a sample to the training process costs more than
+reading and decoding it: float32 input is four times the bytes to collate and pass through shared memory,
+and a batch of uint8 frames arrived 1.7x as fast (scripts/bench_train_reads.py). Flow stays float32: its
+vectors are rescaled with the crop, which uint8 cannot hold.
 
 Alignment: the RGB frame of a segment and its flow stack are matched by *source frame number*: the stack
 starts with the flow field whose pair begins at that frame (`flow_pairs[:, 0]`), so stores sampled or
@@ -32,9 +38,6 @@ from vfx.store.handles import StoreHandles
 from vfx.store.reader import open_store
 from vfx.train.params import FEATURE_KEYS, TSN_SCALES, DataConfig  # noqa: F401 - DataConfig is public here too
 
-# ImageNet statistics (torchvision), the convention of the RGB stream and of TSN.
-RGB_MEAN = np.array([0.485, 0.456, 0.406], np.float32)
-RGB_STD = np.array([0.229, 0.224, 0.225], np.float32)
 # TSN feeds flow as its uint8 image q = 255 (f + 20) / 40, scaled to [0, 1], minus 0.5, over the mean ImageNet
 # std 0.226 (tsn-pytorch models.py), i.e. f / (40 * 0.226) = f / 9.04 for flow f in pixels.
 FLOW_INPUT_DIVISOR = 40.0 * 0.226
@@ -121,19 +124,9 @@ def _crop_resize(images_nhwc: np.ndarray, box, size: int) -> tuple[np.ndarray, f
     return out, size / cw, size / ch
 
 
-#: (v / 255 - mean) / std for every uint8 value v and channel, [1, 256, 3] float32, as the elementwise formula
-#: computes it (bit-identical): normalising is then one table lookup per value (cv2.LUT) instead of four
-#: passes over the clip, 4x faster.
-_RGB_TABLE = np.ascontiguousarray(((np.arange(256, dtype=np.float32)[:, None] / 255.0 - RGB_MEAN) / RGB_STD)[None])
-
-
-def rgb_to_input(frames_khwc: np.ndarray) -> torch.Tensor:
-    """uint8 RGB [K, S, S, 3] -> normalised float [K, 3, S, S]."""
-    k, h, w, _ = frames_khwc.shape
-    x = np.empty((k, 3, h, w), np.float32)
-    for i in range(k):
-        x[i] = cv2.LUT(np.ascontiguousarray(frames_khwc[i]), _RGB_TABLE).transpose(2, 0, 1)
-    return torch.from_numpy(x)
+def rgb_to_tensor(frames_khwc: np.ndarray) -> torch.Tensor:
+    """uint8 RGB [K, S, S, 3] -> uint8 [K, 3, S, S] (the network normalises it: `vfx.train.model.normalize_rgb`)."""
+    return torch.from_numpy(np.ascontiguousarray(frames_khwc.transpose(0, 3, 1, 2)))
 
 
 def flow_to_input(flow_klhw2: np.ndarray) -> torch.Tensor:
@@ -312,7 +305,7 @@ class VideoSegmentDataset(_SegmentDataset):
             frames, _, _ = _crop_resize(frames, box, cfg.crop_size)
             if flip:
                 frames = frames[:, :, ::-1]
-            sample["rgb"] = rgb_to_input(frames)
+            sample["rgb"] = rgb_to_tensor(frames)
         if "flow" in self.streams:
             cur = rec.flow_starts[slots]
             columns = [cur]
