@@ -5,10 +5,11 @@ One item is one video: K segments, from each one RGB frame `rgb [K, 3, S, S]` (u
 starting at that frame `flow [K, 2L, S, S]` (float32 network input, channels x0, y0, x1, y1, ...), or in
 feature mode one stored feature per segment `[K, D, h, w]` (vectors as 1x1 maps).
 
-RGB leaves the DataLoader workers as uint8 because handing a sample to the training process costs more than
-reading and decoding it: float32 input is four times the bytes to collate and pass through shared memory,
-and a batch of uint8 frames arrived 1.7x as fast (scripts/bench_train_reads.py). Flow stays float32: its
-vectors are rescaled with the crop, which uint8 cannot hold.
+RGB leaves the DataLoader workers as uint8: float32 input is four times the bytes to collate and pass through
+shared memory (collating a batch of 8 took 0.9 ms as float32, 0.11 ms as uint8), and the network normalises
+on its own device, a GPU where there is one. Decoding the JPEGs stays most of a sample's cost
+(scripts/bench_train_reads.py). Flow stays float32: its vectors are rescaled with the crop, which uint8
+cannot hold.
 
 Alignment: the RGB frame of a segment and its flow stack are matched by *source frame number*: the stack
 starts with the flow field whose pair begins at that frame (`flow_pairs[:, 0]`), so stores sampled or

@@ -1,9 +1,9 @@
 """The two-stream network: ResNet backbones (or stored features) feeding a `FusionHead`.
 
-Video mode: the spatial stream sees one RGB frame per segment `[B, K, 3, H, W]` (uint8 frames as the
-datasets give them are normalised here, on the network's device, or float32 input already normalised), the temporal stream a
-stack of L flow fields per segment `[B, K, 2L, H, W]` (channels x0, y0, x1, y1, ...), both through a
-`ResNet2d` up to layer4 (the paper fuses after the last conv layer, relu5_3 of VGG-16; layer4 is ResNet's).
+Video mode: the spatial stream sees one RGB frame per segment `[B, K, 3, H, W]` (uint8 frames, as the
+datasets give them, are normalised here on the network's device; float32 input is taken as normalised), the
+temporal stream a stack of L flow fields per segment `[B, K, 2L, H, W]` (channels x0, y0, x1, y1, ...), both
+through a `ResNet2d` up to layer4 (the paper fuses after the last conv layer, relu5_3 of VGG-16; layer4 is ResNet's).
 Feature mode: per-segment features read from feature stores `[B, K, D, h, w]` (vectors as 1x1 maps) go
 straight into the head.
 """
@@ -33,6 +33,7 @@ def normalize_rgb(rgb: torch.Tensor) -> torch.Tensor:
     mean = torch.tensor(RGB_MEAN, dtype=torch.float32, device=rgb.device).view(3, 1, 1)
     std = torch.tensor(RGB_STD, dtype=torch.float32, device=rgb.device).view(3, 1, 1)
     return rgb.to(torch.float32, copy=True).div_(255.0).sub_(mean).div_(std)
+
 
 class TwoStreamNet(nn.Module):
     """`forward({"rgb": [B,K,3,H,W], "flow": [B,K,2L,H,W]})` -> list of logits (see `FusionHead`)."""
